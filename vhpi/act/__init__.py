@@ -1,0 +1,1 @@
+"""The thin layer that touches the disk, the network and child processes."""

@@ -1,0 +1,54 @@
+"""Is a job's destination really the mounted backup disk? And which ones has vhpi used before?
+
+An unplugged USB disk leaves an empty mountpoint folder behind; writing there fills the
+Pi's SD card. So a destination must hold the user's `.backup_destination` mark, and
+vhpi remembers (in ~/.very_hungry_pi/destinations.json) every destination it has made
+snapshots in, to say plainly when one of them has lost its mark or its state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Dict, Optional
+
+from vhpi.act.files import write_json_atomically
+from vhpi.act.layout import DESTINATION_MARK, Layout
+
+REGISTRY_NAME = "destinations.json"
+
+
+def known_destinations(home: str) -> Dict[str, float]:
+    """Return {destination path: time vhpi first made a snapshot there}; {} when unreadable."""
+    try:
+        with open(os.path.join(home, REGISTRY_NAME), encoding="utf-8") as handle:
+            data = json.load(handle)
+        return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def remember_destination(home: str, destination: str) -> None:
+    """Record that vhpi has made snapshots in `destination` (once; later calls do nothing)."""
+    known = known_destinations(home)
+    if destination not in known:
+        known[destination] = time.time()
+        write_json_atomically(os.path.join(home, REGISTRY_NAME), known)
+
+
+def destination_problem(layout: Layout, used_before: bool) -> Optional[str]:
+    """Return why `layout.root` must not be written to now, or None when it is fine."""
+    root = layout.root
+    if not os.path.isdir(root):
+        return (f"destination {root} does not exist: is the backup disk mounted? "
+                f"(vhpi never creates it; nothing was written)")
+    if not os.path.isfile(layout.mark):
+        if used_before:
+            return (f"vhpi has made snapshots in {root} before, but its {DESTINATION_MARK} is "
+                    f"missing: the backup disk is probably not mounted. Nothing was written.")
+        return (f"destination {root} is not marked as a backup destination. If it really is "
+                f"on your backup disk, mark it once with: touch {layout.mark}")
+    if not os.access(root, os.W_OK | os.X_OK):
+        return f"destination {root} is not writable for this user (or is mounted read-only)"
+    return None

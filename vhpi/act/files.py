@@ -1,0 +1,33 @@
+"""Small durable file operations: atomic JSON writes and folder fsyncs."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+
+def fsync_folder(path: str) -> None:
+    """Flush a folder's entries (renames, new names) to disk."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json_atomically(path: str, data: Any) -> None:
+    """Replace `path` with `data` as JSON so that a crash leaves the old or the new file, whole."""
+    temporary = f"{path}.tmp.{os.getpid()}"
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    fsync_folder(os.path.dirname(path) or ".")

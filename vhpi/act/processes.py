@@ -1,0 +1,32 @@
+"""Running child processes (rsync, cp) in one place, streaming their output line by line."""
+
+from __future__ import annotations
+
+import subprocess
+from collections import deque
+from typing import Callable, Deque, Sequence, Tuple
+
+#: Exit code reported when the program itself cannot be started (as a shell would).
+NOT_FOUND = 127
+
+
+def run_streaming(argv: Sequence[str], on_line: Callable[[bytes], None],
+                  keep_fds: Sequence[int] = (), tail_lines: int = 20) -> Tuple[int, Tuple[str, ...]]:
+    """Run `argv` (never through a shell), calling `on_line` for each line of its merged
+    stdout and stderr as it comes; nothing is held in memory but the last `tail_lines`.
+
+    `keep_fds` stay open in the child: vhpi passes its lock so that a child orphaned by a
+    killed vhpi still holds the lock until it ends. Returns (exit code, last lines).
+    """
+    tail: Deque[str] = deque(maxlen=tail_lines)
+    try:
+        process = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, pass_fds=tuple(keep_fds))
+    except FileNotFoundError:
+        return NOT_FOUND, (f"{argv[0]}: command not found",)
+    with process.stdout:
+        for raw in process.stdout:
+            line = raw.rstrip(b"\n")
+            tail.append(line.decode("utf-8", "replace"))
+            on_line(line)
+    return process.wait(), tuple(tail)

@@ -1,0 +1,136 @@
+"""Making snapshots on disk: link a tree, make room by rotating, put it in place.
+
+Every step is a rename within the destination, and nothing is ever named `<interval>.<n>`
+before it is complete:
+
+    cp -al backup.latest  .vhpi/work/building.<interval>          (may be cut short)
+    rename building -> .vhpi/work/ready.<interval>@<time>          (complete from here on)
+    rename the oldest <interval>.<n> -> .vhpi/work/trash.<...>     (drop, if the keep count says so)
+    rename <interval>.<n> -> <interval>.<n+1>, highest first
+    record <time> for <interval> in state.json
+    rename ready -> <interval>.0
+
+A crash anywhere leaves either an unfinished `building.*` (deleted on the next run) or a
+`ready.*` tree, for which the next run computes the rotation plan again from the names
+that exist and finishes it: see vhpi.decide.rotation.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import List, Sequence, Tuple
+
+from vhpi.act.files import fsync_folder
+from vhpi.act.layout import Layout
+from vhpi.act.processes import run_streaming
+from vhpi.act.tree_edit import remove_tree
+from vhpi.decide.rotation import RotationPlan, plan_rotation
+from vhpi.decide.rsync_result import disk_full_in
+from vhpi.decide.snapshot_names import snapshot_name, snapshot_numbers
+
+BUILDING = "building."
+READY = "ready."
+TRASH = "trash."
+
+
+class SnapshotError(Exception):
+    """Making a snapshot failed; the message is for info.log."""
+
+
+def ready_name(interval: str, taken_at: float) -> str:
+    """Return the work-folder name of a complete, not yet placed snapshot."""
+    return f"{READY}{interval}@{taken_at:.3f}"
+
+
+def parse_ready_name(name: str) -> Tuple[str, float]:
+    """Return (interval, time) from a name made by ready_name; ValueError when it is not one."""
+    if not name.startswith(READY) or "@" not in name:
+        raise ValueError(name)
+    interval, _, taken_at = name[len(READY):].rpartition("@")
+    return interval, float(taken_at)
+
+
+def ready_trees(layout: Layout) -> List[Tuple[str, float, str]]:
+    """Return (interval, time, path) of every complete tree waiting to be put in place."""
+    found = []
+    for name in _work_names(layout):
+        try:
+            interval, taken_at = parse_ready_name(name)
+        except ValueError:
+            continue
+        found.append((interval, taken_at, os.path.join(layout.work, name)))
+    return sorted(found, key=lambda entry: entry[1])
+
+
+def _work_names(layout: Layout) -> List[str]:
+    try:
+        return os.listdir(layout.work)
+    except FileNotFoundError:
+        return []
+
+
+def discard_unfinished(layout: Layout) -> List[str]:
+    """Delete trees cut short by a crash and emptied-out trash; return what was removed."""
+    removed = []
+    for name in _work_names(layout):
+        if name.startswith((BUILDING, TRASH)):
+            remove_tree(os.path.join(layout.work, name))
+            removed.append(name)
+    return removed
+
+
+def link_tree(layout: Layout, interval: str, taken_at: float, log: logging.Logger,
+              keep_fds: Sequence[int] = ()) -> str:
+    """Hard-link a copy of backup.latest into the work folder; return the ready tree's path.
+
+    Raises SnapshotError (and leaves no partial tree behind) when cp fails, e.g. on a full
+    disk, out of inodes, or at the file system's hard-link limit.
+    """
+    os.makedirs(layout.work, exist_ok=True)
+    building = os.path.join(layout.work, BUILDING + interval)
+    remove_tree(building)
+    argv = ("cp", "-al", "--", layout.latest, building)
+    log.debug("running: %r", list(argv))
+    code, tail = run_streaming(argv, lambda line: log.debug("cp: %s", line.decode("utf-8", "replace")),
+                               keep_fds)
+    if code != 0:
+        remove_tree(building)
+        if disk_full_in(tail):
+            raise SnapshotError("the destination disk is full (no space or no inodes left) "
+                                f"while linking the {interval} snapshot")
+        detail = "; ".join(tail[-3:]) or f"exit code {code}"
+        raise SnapshotError(f"linking the {interval} snapshot failed: {detail}")
+    os.sync()
+    ready = os.path.join(layout.work, ready_name(interval, taken_at))
+    os.rename(building, ready)
+    fsync_folder(layout.work)
+    return ready
+
+
+def make_room(layout: Layout, interval: str, keep: int) -> RotationPlan:
+    """Drop the oldest snapshot if the keep count says so and shift the others up by one,
+    leaving `<interval>.0` free. Safe to run again after a crash part-way through."""
+    plan = plan_rotation(interval, snapshot_numbers(os.listdir(layout.root), interval), keep)
+    for number in plan.drops:
+        trash = os.path.join(layout.work, f"{TRASH}{snapshot_name(interval, number)}.{os.getpid()}")
+        os.rename(layout.snapshot(snapshot_name(interval, number)), trash)
+    for old, new in plan.renames:
+        os.rename(layout.snapshot(snapshot_name(interval, old)),
+                  layout.snapshot(snapshot_name(interval, new)))
+    fsync_folder(layout.root)
+    return plan
+
+
+def put_in_place(layout: Layout, ready: str, interval: str) -> None:
+    """Rename the ready tree to `<interval>.0` (make_room must have freed the name)."""
+    os.rename(ready, layout.snapshot(snapshot_name(interval, 0)))
+    fsync_folder(layout.root)
+
+
+def empty_trash(layout: Layout, log: logging.Logger) -> None:
+    """Delete the snapshots that rotations dropped."""
+    for name in _work_names(layout):
+        if name.startswith(TRASH):
+            log.debug("deleting dropped snapshot %s", name)
+            remove_tree(os.path.join(layout.work, name))

@@ -1,0 +1,133 @@
+"""Bringing backup.latest up to date with the source, without touching any inode that an
+older snapshot shares (see vhpi.decide.rsync_argv for the two passes)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Dict, Iterator, Optional, Sequence, Tuple
+
+from vhpi.act.layout import Layout
+from vhpi.act.processes import run_streaming
+from vhpi.act.tree_edit import remove_entry, remove_tree
+from vhpi.config.model import Job
+from vhpi.decide.itemize import Item, UnsafeItemPath, parse_item_line
+from vhpi.decide.rsync_argv import dry_run_argv, transfer_argv
+from vhpi.decide.rsync_result import classify_exit, parse_stats
+
+
+@dataclass
+class TransferReport:
+    """What the transfer did. ok: backup.latest is complete and may be snapshotted."""
+
+    ok: bool = False
+    warning: Optional[str] = None
+    problem: Optional[str] = None
+    changed: int = 0
+    deleted: int = 0
+    stats: Dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class _ItemLists:
+    """The dry run's findings, written to NUL-separated files in the work folder (a million
+    changed files must not become a million Python objects)."""
+
+    NAMES = ("delete", "unlink", "copy")
+
+    def __init__(self, work: str, stack: ExitStack):
+        self.paths = {name: os.path.join(work, f"{name}.list") for name in self.NAMES}
+        self.files = {name: stack.enter_context(open(path, "wb")) for name, path in self.paths.items()}
+        self.counts = dict.fromkeys(self.NAMES, 0)
+
+    def add(self, item: Item) -> None:
+        if item.deleted:
+            self._write("delete", (b"d" if item.is_dir else b"f") + item.path)
+            return
+        if item.replaces_shared_inode:
+            self._write("unlink", item.path)
+        self._write("copy", item.path)
+
+    def _write(self, name: str, data: bytes) -> None:
+        self.files[name].write(data + b"\0")
+        self.counts[name] += 1
+
+    def close(self) -> None:
+        for handle in self.files.values():
+            handle.close()
+
+
+def _read_list(path: str) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
+        pending = b""
+        for chunk in iter(lambda: handle.read(1 << 16), b""):
+            pending += chunk
+            *complete, pending = pending.split(b"\0")
+            yield from complete
+
+
+def _run_rsync(argv: Sequence[str], log: logging.Logger, keep_fds: Sequence[int],
+               on_item=None) -> Tuple[int, Tuple[str, ...], Dict[str, int]]:
+    """Run one rsync pass; log its output to debug.log; return (code, last lines, stats)."""
+    log.debug("running: %r", list(argv))
+    stat_lines = []
+
+    def on_line(line: bytes) -> None:
+        item = parse_item_line(line)
+        if item is not None and on_item is not None:
+            on_item(item)
+        text = line.decode("utf-8", "backslashreplace")
+        if text.startswith(("Number of ", "Total ")):
+            stat_lines.append(text)
+        log.debug("rsync: %s", text)
+
+    code, tail = run_streaming(argv, on_line, keep_fds)
+    log.debug("rsync exit code %s", code)
+    return code, tail, parse_stats(stat_lines)
+
+
+def _apply_deletions_and_unlinks(lists: _ItemLists, latest: str) -> None:
+    for entry in _read_list(lists.paths["delete"]):
+        remove_entry(latest, entry[1:], is_dir=entry[:1] == b"d")
+    for path in _read_list(lists.paths["unlink"]):
+        remove_entry(latest, path, is_dir=False)
+
+
+def update_latest(job: Job, layout: Layout, log: logging.Logger, keep_fds: Sequence[int] = ()) -> TransferReport:
+    """Make backup.latest a complete copy of the job's source; return what happened."""
+    started = time.monotonic()
+    report = TransferReport()
+    os.makedirs(layout.latest, exist_ok=True)
+    temp_dir = os.path.join(layout.work, "rsync-tmp")
+    remove_tree(temp_dir)
+    os.makedirs(temp_dir)
+    with ExitStack() as stack:
+        lists = _ItemLists(layout.work, stack)
+        try:
+            code, tail, _ = _run_rsync(dry_run_argv(job.rsync_options, job.excludes, job.source,
+                                                    layout.latest), log, keep_fds, lists.add)
+        except UnsafeItemPath as error:
+            report.problem = str(error)
+            return report
+        lists.close()
+    outcome = classify_exit(code, tail)
+    report.deleted, report.changed = lists.counts["delete"], lists.counts["copy"]
+    if not outcome.ok:
+        report.problem = outcome.problem
+        return report
+    _apply_deletions_and_unlinks(lists, layout.latest)
+    if report.changed:
+        code, tail, report.stats = _run_rsync(
+            transfer_argv(job.rsync_options, job.excludes, job.source, layout.latest,
+                          lists.paths["copy"], temp_dir), log, keep_fds)
+        copied = classify_exit(code, tail)
+        if not copied.ok or copied.warning:
+            outcome = copied
+    report.ok, report.warning, report.problem = outcome.ok, outcome.warning, outcome.problem
+    for path in lists.paths.values():
+        os.unlink(path)
+    report.seconds = time.monotonic() - started
+    return report

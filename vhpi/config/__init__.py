@@ -1,0 +1,1 @@
+"""Reading and validating ~/.very_hungry_pi/config.yaml."""

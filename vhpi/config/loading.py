@@ -1,0 +1,73 @@
+"""Reading the YAML config file, with every failure turned into a sentence that names it."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, List
+
+import yaml
+
+DEFAULT_CONFIG_PATH = os.path.join("~", ".very_hungry_pi", "config.yaml")
+
+
+class ConfigError(Exception):
+    """The config cannot be used; `problems` lists every reason, one sentence each."""
+
+    def __init__(self, problems: List[str]):
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate keys instead of silently keeping the last one."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_problem(path: str, error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error)
+    if mark is None:
+        return f"{path}: not valid YAML: {problem}"
+    return f"{path}, line {mark.line + 1}, column {mark.column + 1}: {problem}"
+
+
+def read_config_text(path: str) -> str:
+    """Return the text of the config file, or raise ConfigError saying why it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such config file (start from example/config/config.yaml)"])
+    except IsADirectoryError:
+        raise ConfigError([f"{path}: is a folder, not a config file"])
+    except PermissionError:
+        raise ConfigError([f"{path}: not allowed to read it (check its owner and mode)"])
+    except UnicodeDecodeError as error:
+        raise ConfigError([f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"])
+    except OSError as error:
+        raise ConfigError([f"{path}: cannot read it: {error.strerror}"])
+
+
+def parse_config_text(path: str, text: str) -> Any:
+    """Return the YAML document in `text`, or raise ConfigError with file, line and column."""
+    if not text.strip():
+        raise ConfigError([f"{path}: the file is empty"])
+    try:
+        return yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as error:
+        raise ConfigError([_yaml_problem(path, error)])
+
+
+def load_raw_config(path: str) -> Any:
+    """Read and parse the config file at `path` (which may start with ~)."""
+    full_path = os.path.expanduser(path)
+    return parse_config_text(full_path, read_config_text(full_path))

@@ -1,0 +1,233 @@
+"""Validating the parsed config with `schema`, collecting every problem with its place.
+
+Messages read `jobs_cfg[0].snapshots.fortnightly: no such interval in app_cfg.intervals`.
+Relative paths in the config are taken relative to the folder that holds the config file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from typing import Any, Dict, List, Optional, Tuple
+
+from schema import And, Or, Schema, SchemaError
+
+from vhpi.config.loading import ConfigError
+from vhpi.config.model import Config, Job
+from vhpi.decide.rsync_options import DEFAULT_RSYNC_OPTIONS, check_rsync_options
+
+TOP_KEYS = ("app_cfg", "jobs_cfg")
+APP_KEYS = ("exclude_lib", "intervals")
+JOB_KEYS = ("name", "source_ip", "rsync_src", "rsync_dest", "rsync_options",
+            "exclude_lists", "excludes", "snapshots")
+REQUIRED_JOB_KEYS = ("source_ip", "rsync_src", "rsync_dest", "snapshots")
+INTERVAL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+HOST = re.compile(r"^[A-Za-z0-9:.%-]+$")
+
+
+def _not_bool(value: Any) -> bool:
+    return not isinstance(value, bool)
+
+
+WHOLE_AT_LEAST_0 = Schema(And(int, _not_bool, lambda n: n >= 0))
+WHOLE_AT_LEAST_1 = Schema(And(int, _not_bool, lambda n: n >= 1))
+TEXT = Schema(And(str, lambda s: s.strip() != ""))
+TEXT_LIST = Schema([And(str, lambda s: s.strip() != "")])
+MAPPING = Schema(dict)
+HOST_NAME = Schema(And(str, HOST.match))
+INTERVAL = Schema(And(str, INTERVAL_NAME.match))
+OPTIONAL_TEXT = Schema(Or(None, str))
+
+
+class Problems:
+    """Collects problems, each prefixed with the place in the config it concerns."""
+
+    def __init__(self) -> None:
+        self.messages: List[str] = []
+
+    def add(self, place: str, message: str) -> None:
+        self.messages.append(f"{place}: {message}")
+
+    def check(self, value: Any, schema: Schema, place: str, message: str) -> bool:
+        """Validate `value` against `schema`; on failure record `message, got <value>`."""
+        try:
+            schema.validate(value)
+            return True
+        except SchemaError:
+            self.add(place, f"{message}, got {value!r}")
+            return False
+
+
+def _unknown_keys(mapping: Dict, allowed: Tuple[str, ...], place: str, problems: Problems) -> None:
+    for key in mapping:
+        if key in allowed:
+            continue
+        close = difflib.get_close_matches(str(key), allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(allowed)})"
+        problems.add(f"{place}.{key}" if place else str(key), f"unknown key{hint}")
+
+
+def _mapping(value: Any, place: str, problems: Problems) -> Optional[Dict]:
+    if problems.check(value, MAPPING, place, "must be a mapping of keys to values"):
+        return value
+    return None
+
+
+def _intervals(app: Dict, problems: Problems) -> Dict[str, int]:
+    raw = app.get("intervals")
+    if raw is None:
+        problems.add("app_cfg.intervals", "missing: name each interval with its length in seconds")
+        return {}
+    if _mapping(raw, "app_cfg.intervals", problems) is None:
+        return {}
+    intervals = {}
+    for name, seconds in raw.items():
+        place = f"app_cfg.intervals.{name}"
+        ok = problems.check(name, INTERVAL, place, "interval names may hold only letters, digits, "
+                            "'-' and '_' (they become folder names like daily.0)")
+        if problems.check(seconds, WHOLE_AT_LEAST_1, place,
+                          "must be a whole number of seconds >= 1") and ok:
+            intervals[name] = seconds
+    if not raw:
+        problems.add("app_cfg.intervals", "is empty: name at least one interval")
+    return intervals
+
+
+def _exclude_lib(app: Dict, problems: Problems) -> Dict[str, List[str]]:
+    raw = app.get("exclude_lib") or {}
+    if _mapping(raw, "app_cfg.exclude_lib", problems) is None:
+        return {}
+    return {name: patterns for name, patterns in raw.items()
+            if problems.check(patterns, TEXT_LIST, f"app_cfg.exclude_lib.{name}",
+                              "must be a list of exclude patterns")}
+
+
+def resolve_path(text: str, config_dir: str) -> str:
+    """Return `text` as an absolute, normalised path; relative ones start at `config_dir`."""
+    return os.path.normpath(os.path.join(config_dir, os.path.expanduser(text)))
+
+
+def _is_inside(inner: str, outer: str) -> bool:
+    return os.path.commonpath([inner, outer]) == outer
+
+
+def _check_nesting(source: str, destination: str, place: str, problems: Problems) -> None:
+    real_source, real_destination = os.path.realpath(source), os.path.realpath(destination)
+    if real_source == real_destination:
+        problems.add(place, "rsync_src and rsync_dest are the same folder")
+    elif _is_inside(real_destination, real_source):
+        problems.add(f"{place}.rsync_dest", "lies inside rsync_src: every backup would copy the backups again")
+    elif _is_inside(real_source, real_destination):
+        problems.add(f"{place}.rsync_src", "lies inside rsync_dest, among the snapshots")
+
+
+def _keep_counts(raw: Any, intervals: Dict[str, int], place: str, problems: Problems) -> Dict[str, int]:
+    if raw is None or _mapping(raw, place, problems) is None:
+        return {}
+    counts = {}
+    for name, keep in raw.items():
+        if name not in intervals:
+            problems.add(f"{place}.{name}", "no such interval in app_cfg.intervals")
+        elif problems.check(keep, WHOLE_AT_LEAST_0, f"{place}.{name}", "must be a whole number >= 0"):
+            counts[name] = keep
+    if counts and not any(counts.values()):
+        problems.add(place, "every keep count is 0, so this job would never make a snapshot")
+    return counts
+
+
+def _excludes(job: Dict, library: Dict[str, List[str]], place: str, problems: Problems) -> Tuple[str, ...]:
+    patterns: List[str] = []
+    lists = job.get("exclude_lists") or []
+    if problems.check(lists, TEXT_LIST, f"{place}.exclude_lists", "must be a list of names from app_cfg.exclude_lib"):
+        for index, name in enumerate(lists):
+            if name in library:
+                patterns.extend(library[name])
+            else:
+                problems.add(f"{place}.exclude_lists[{index}]", f"no list {name!r} in app_cfg.exclude_lib")
+    own = job.get("excludes") or []
+    if problems.check(own, TEXT_LIST, f"{place}.excludes", "must be a list of exclude patterns"):
+        patterns.extend(own)
+    return tuple(patterns)
+
+
+def _rsync_options(job: Dict, place: str, problems: Problems) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    text = job.get("rsync_options")
+    if text is None:
+        text = DEFAULT_RSYNC_OPTIONS
+    if not problems.check(text, TEXT, f"{place}.rsync_options", "must be a string of rsync options"):
+        return (), ()
+    checked = check_rsync_options(text)
+    for problem in checked.problems:
+        problems.add(f"{place}.rsync_options", problem)
+    return checked.words, checked.warnings
+
+
+def _job(raw: Any, index: int, intervals: Dict[str, int], library: Dict[str, List[str]],
+         config_dir: str, problems: Problems) -> Optional[Job]:
+    place = f"jobs_cfg[{index}]"
+    if _mapping(raw, place, problems) is None:
+        return None
+    before = len(problems.messages)
+    _unknown_keys(raw, JOB_KEYS, place, problems)
+    for key in REQUIRED_JOB_KEYS:
+        if key not in raw:
+            problems.add(f"{place}.{key}", "missing")
+    problems.check(raw.get("source_ip", "x"), HOST_NAME, f"{place}.source_ip",
+                   "must be an IP address or host name in quotes")
+    paths = {key: raw.get(key, ".") for key in ("rsync_src", "rsync_dest")}
+    paths_ok = all([problems.check(value, TEXT, f"{place}.{key}", "must be a folder path")
+                    for key, value in paths.items()])
+    source = resolve_path(paths["rsync_src"], config_dir) if paths_ok else ""
+    destination = resolve_path(paths["rsync_dest"], config_dir) if paths_ok else ""
+    if paths_ok and "rsync_src" in raw and "rsync_dest" in raw:
+        _check_nesting(source, destination, place, problems)
+    name = raw.get("name", os.path.basename(destination) or f"job{index}")
+    problems.check(name, TEXT, f"{place}.name", "must be a short text")
+    keep_counts = _keep_counts(raw.get("snapshots"), intervals, f"{place}.snapshots", problems)
+    excludes = _excludes(raw, library, place, problems)
+    options, warnings = _rsync_options(raw, place, problems)
+    if len(problems.messages) > before:
+        return None
+    return Job(str(name), str(raw["source_ip"]), source, destination, options, excludes,
+               keep_counts, tuple(f"{place}.rsync_options: {w}" for w in warnings))
+
+
+def _unique(jobs: List[Job], problems: Problems) -> None:
+    seen_names: Dict[str, int] = {}
+    seen_destinations: Dict[str, int] = {}
+    for index, job in enumerate(jobs):
+        if job.name in seen_names:
+            problems.add(f"jobs_cfg[{index}].name", f"{job.name!r} is already the name of "
+                         f"jobs_cfg[{seen_names[job.name]}]; give each job its own name")
+        if job.destination in seen_destinations:
+            problems.add(f"jobs_cfg[{index}].rsync_dest", "is also the destination of "
+                         f"jobs_cfg[{seen_destinations[job.destination]}]")
+        seen_names.setdefault(job.name, index)
+        seen_destinations.setdefault(job.destination, index)
+
+
+def validate_config(raw: Any, config_path: str) -> Config:
+    """Given the parsed YAML and the file it came from, return the Config or raise ConfigError
+    listing every problem found."""
+    problems = Problems()
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{config_path}: must be a mapping with the keys app_cfg and jobs_cfg, "
+                           f"got {type(raw).__name__}"])
+    _unknown_keys(raw, TOP_KEYS, "", problems)
+    app = _mapping(raw.get("app_cfg"), "app_cfg", problems) or {}
+    _unknown_keys(app, APP_KEYS, "app_cfg", problems)
+    intervals = _intervals(app, problems)
+    library = _exclude_lib(app, problems)
+    raw_jobs = raw.get("jobs_cfg")
+    jobs: List[Job] = []
+    if problems.check(raw_jobs, Schema(And(list, len)), "jobs_cfg", "must be a list of one or more jobs"):
+        config_dir = os.path.dirname(os.path.abspath(config_path))
+        for index, raw_job in enumerate(raw_jobs):
+            job = _job(raw_job, index, intervals, library, config_dir, problems)
+            if job is not None:
+                jobs.append(job)
+        _unique(jobs, problems)
+    if problems.messages:
+        raise ConfigError(problems.messages)
+    return Config(os.path.abspath(config_path), intervals, tuple(jobs))

@@ -1,0 +1,1 @@
+"""Pure decisions: given plain values, return plain values. No disk, no processes, no clock."""

@@ -1,0 +1,60 @@
+"""Which snapshot intervals are due, and whether the clock can be trusted.
+
+All times are seconds since the epoch (UTC), so daylight-saving changes do not matter.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Mapping, Optional
+
+#: Cron starts runs a second or so late or early; without some grace an hourly run that
+#: starts 0.5 s early would find 3599.5 s elapsed and skip a whole hour.
+GRACE_FRACTION = 0.01
+GRACE_LIMIT_SECONDS = 300.0
+
+
+def grace_seconds(interval_seconds: float) -> float:
+    """Given an interval length, return how early a run may come and still count as due."""
+    return min(interval_seconds * GRACE_FRACTION, GRACE_LIMIT_SECONDS)
+
+
+def due_intervals(
+    keep_counts: Mapping[str, int],
+    interval_seconds: Mapping[str, int],
+    last_snapshot_times: Mapping[str, float],
+    now: float,
+) -> List[str]:
+    """Return the intervals of a job that are due now, shortest interval first.
+
+    An interval with keep count 0 is switched off. One that has never had a snapshot is due.
+    Otherwise it is due when its length (less a small grace) has passed since its last one.
+    """
+    due = []
+    for name, keep in keep_counts.items():
+        if keep <= 0:
+            continue
+        last = last_snapshot_times.get(name)
+        length = interval_seconds[name]
+        if last is None or now - last >= length - grace_seconds(length):
+            due.append(name)
+    return sorted(due, key=lambda name: (interval_seconds[name], name))
+
+
+def newest_recorded_time(last_snapshot_times: Mapping[str, float]) -> Optional[float]:
+    """Return the newest snapshot time on record, or None when there is none."""
+    return max(last_snapshot_times.values(), default=None)
+
+
+def clock_is_behind(last_snapshot_times: Mapping[str, float], now: float) -> bool:
+    """True when `now` is earlier than the newest recorded snapshot: the clock cannot be right.
+
+    A Pi without a real-time clock boots with the time of its last shutdown (fake-hwclock)
+    or with 1970 until NTP answers; rotating on such a clock would misfire.
+    """
+    newest = newest_recorded_time(last_snapshot_times)
+    return newest is not None and now < newest
+
+
+def clamp_to_now(last_snapshot_times: Mapping[str, float], now: float) -> Dict[str, float]:
+    """Return the records with every time later than `now` set to `now` (the user trusts the clock)."""
+    return {name: min(when, now) for name, when in last_snapshot_times.items()}

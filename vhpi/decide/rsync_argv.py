@@ -1,0 +1,47 @@
+"""The rsync argument lists vhpi runs. One transfer is two passes:
+
+1. a dry run that itemizes what differs between the source and backup.latest;
+2. vhpi unlinks every changed non-directory from backup.latest (those inodes may be shared
+   with older snapshots), applies the listed deletions, then runs rsync on exactly the
+   listed paths. rsync therefore only ever writes new inodes, and never chmods, chowns or
+   touches an inode that an older snapshot holds. Unchanged files are not visited twice.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Tuple
+
+from vhpi.decide.itemize import ITEM_MARK
+from vhpi.decide.rsync_options import without_delete_options
+
+RSYNC = "rsync"
+
+
+def exclude_arguments(excludes: Iterable[str]) -> Tuple[str, ...]:
+    """Return one `--exclude=PATTERN` word per pattern."""
+    return tuple(f"--exclude={pattern}" for pattern in excludes)
+
+
+def source_argument(source: str) -> str:
+    """Return the source folder with a trailing slash: vhpi copies its contents."""
+    return source.rstrip("/") + "/"
+
+
+def _item_format() -> str:
+    return "--out-format=" + ITEM_MARK.decode() + "%i %n"
+
+
+def dry_run_argv(options: Tuple[str, ...], excludes: Iterable[str], source: str,
+                 latest: str) -> Tuple[str, ...]:
+    """Return the argv of the pass that lists what differs, changing nothing."""
+    return (RSYNC, *options, *exclude_arguments(excludes), "--dry-run", "--stats",
+            _item_format(), source_argument(source), latest.rstrip("/") + "/")
+
+
+def transfer_argv(options: Tuple[str, ...], excludes: Iterable[str], source: str,
+                  latest: str, files_from: str, temp_dir: str) -> Tuple[str, ...]:
+    """Return the argv of the pass that copies exactly the paths listed in `files_from`."""
+    return (RSYNC, *without_delete_options(options), *exclude_arguments(excludes),
+            "--no-recursive", f"--files-from={files_from}", "--from0",
+            f"--temp-dir={temp_dir}", "--stats", _item_format(),
+            source_argument(source), latest.rstrip("/") + "/")

@@ -1,0 +1,127 @@
+"""Checking the user's raw rsync options against what vhpi's snapshot layout can survive."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Dict, List, Tuple
+
+#: Used when a job gives no `rsync_options`: archive mode plus hard links (-H), ACLs (-A),
+#: extended attributes (-X) and sparse files (-S), which -a alone does not keep; --delete
+#: makes backup.latest mirror the source; --numeric-ids keeps owners right on restore.
+DEFAULT_RSYNC_OPTIONS = "-aHAXS --delete --numeric-ids"
+
+_THROUGH_LINKS = "writes into existing files in place, and so through the hard links into every older snapshot"
+_VHPI_OWNS = "vhpi sets this itself to keep its snapshot layout"
+
+FORBIDDEN_LONG: Dict[str, str] = {
+    "--inplace": _THROUGH_LINKS,
+    "--append": _THROUGH_LINKS,
+    "--append-verify": _THROUGH_LINKS,
+    "--write-devices": _THROUGH_LINKS,
+    "--link-dest": "vhpi makes the hard links itself; a second link tree would fight its rotation",
+    "--compare-dest": "it leaves files out of backup.latest, so snapshots would be incomplete",
+    "--copy-dest": _VHPI_OWNS,
+    "--remove-source-files": "it deletes files from the source",
+    "--dry-run": "use `vhpi --dry-run` instead",
+    "--backup": "it scatters renamed copies through the snapshot",
+    "--backup-dir": "it scatters renamed copies through the snapshot",
+    "--suffix": "it belongs to --backup, which vhpi does not allow",
+    "--relative": "it changes where files land inside backup.latest",
+    "--files-from": _VHPI_OWNS,
+    "--from0": _VHPI_OWNS,
+    "--out-format": _VHPI_OWNS,
+    "--log-format": _VHPI_OWNS,
+    "--temp-dir": _VHPI_OWNS,
+    "--partial-dir": _VHPI_OWNS,
+    "--only-write-batch": "it writes nothing into the backup",
+    "--write-batch": _VHPI_OWNS,
+    "--read-batch": _VHPI_OWNS,
+    "--list-only": "it copies nothing",
+    "--rsh": "vhpi copies from a mounted or local folder, not over a remote shell",
+    "--server": "it is internal to rsync",
+    "--sender": "it is internal to rsync",
+    "--daemon": "it is internal to rsync",
+}
+#: Short options and their long names, for the messages.
+FORBIDDEN_SHORT: Dict[str, str] = {"n": "--dry-run", "b": "--backup", "R": "--relative",
+                                   "0": "--from0", "T": "--temp-dir", "e": "--rsh"}
+#: Short options whose argument follows them (in the same word or the next one).
+SHORT_WITH_ARGUMENT = frozenset("eBTfM@")
+#: Long options that take their argument as the next word when written without '='.
+LONG_WITH_ARGUMENT = frozenset({
+    "--exclude", "--include", "--filter", "--exclude-from", "--include-from", "--max-size",
+    "--min-size", "--chmod", "--timeout", "--contimeout", "--bwlimit", "--rsync-path",
+    "--log-file", "--log-file-format", "--password-file", "--usermap", "--groupmap",
+    "--chown", "--max-delete", "--modify-window", "--info", "--debug", "--compress-level",
+    "--compress-choice", "--skip-compress", "--block-size", "--checksum-choice",
+    "--checksum-seed", "--iconv", "--outbuf", "--stop-after", "--stop-at", "--max-alloc",
+    "--copy-as", "--remote-option", "--port", "--sockopts", "--protocol", "--address",
+    "--early-input", "--link-dest", "--compare-dest", "--copy-dest", "--backup-dir",
+    "--suffix", "--files-from", "--out-format", "--log-format", "--temp-dir", "--partial-dir",
+    "--only-write-batch", "--write-batch", "--read-batch", "--rsh",
+})
+DELETE_OPTIONS = frozenset({"--delete", "--del", "--delete-before", "--delete-during",
+                            "--delete-delay", "--delete-after", "--delete-excluded",
+                            "--delete-missing-args"})
+
+
+@dataclass(frozen=True)
+class CheckedOptions:
+    """The user's options split into words, with what is wrong with them and what to warn about."""
+
+    words: Tuple[str, ...]
+    problems: Tuple[str, ...]
+    warnings: Tuple[str, ...]
+
+
+def long_option_name(word: str) -> str:
+    """Return `--name` of a long option word such as `--name=value`."""
+    return word.split("=", 1)[0]
+
+
+def short_option_letters(word: str) -> str:
+    """Return the option letters of a bundle like `-aAHSvX`, stopping at one that takes an argument."""
+    letters = []
+    for letter in word[1:]:
+        letters.append(letter)
+        if letter in SHORT_WITH_ARGUMENT:
+            break
+    return "".join(letters)
+
+
+def check_rsync_options(text: str) -> CheckedOptions:
+    """Given the job's `rsync_options` string, return its words and every problem found."""
+    try:
+        words = tuple(shlex.split(text))
+    except ValueError as error:
+        return CheckedOptions((), (f"cannot split into words: {error}",), ())
+    problems: List[str] = []
+    skip_next = False
+    for word in words:
+        if skip_next:
+            skip_next = False
+            continue
+        if word.startswith("--"):
+            name = long_option_name(word)
+            if name in FORBIDDEN_LONG:
+                problems.append(f"{name} is not allowed: {FORBIDDEN_LONG[name]}")
+            skip_next = name in LONG_WITH_ARGUMENT and "=" not in word
+        elif word.startswith("-") and len(word) > 1:
+            letters = short_option_letters(word)
+            for letter in letters:
+                if letter in FORBIDDEN_SHORT:
+                    long_name = FORBIDDEN_SHORT[letter]
+                    problems.append(f"-{letter} ({long_name}) is not allowed: {FORBIDDEN_LONG[long_name]}")
+            skip_next = letters[-1:] in SHORT_WITH_ARGUMENT and word.endswith(letters[-1])
+        else:
+            problems.append(f"{word!r} is not an option; give source and destination as rsync_src and rsync_dest")
+    warnings = ()
+    if not any(long_option_name(w) in DELETE_OPTIONS for w in words):
+        warnings = ("no --delete: files deleted from the source stay in every new snapshot",)
+    return CheckedOptions(words, tuple(problems), warnings)
+
+
+def without_delete_options(words: Tuple[str, ...]) -> Tuple[str, ...]:
+    """Return the option words minus the --delete family (vhpi applies deletions itself)."""
+    return tuple(w for w in words if long_option_name(w) not in DELETE_OPTIONS)

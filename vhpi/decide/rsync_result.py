@@ -1,0 +1,78 @@
+"""What an rsync exit code and its --stats lines mean for a job."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Dict, Iterable, Optional
+
+_MEANINGS = {
+    1: "rsync rejected the options (syntax or usage error)",
+    2: "protocol incompatibility",
+    3: "errors selecting input/output files or folders",
+    5: "error starting the client-server protocol",
+    10: "error in socket I/O",
+    11: "error in file I/O",
+    12: "error in the rsync protocol data stream",
+    13: "errors with program diagnostics",
+    14: "error in IPC code",
+    20: "rsync was interrupted (signal)",
+    22: "rsync could not allocate memory",
+    23: "some files could not be copied (unreadable files or attribute errors)",
+    25: "rsync stopped at its --max-delete limit",
+    30: "timeout in data send/receive",
+    35: "timeout waiting for daemon connection",
+    127: "rsync is not installed",
+}
+_DISK_FULL = ("No space left on device", "Disk quota exceeded")
+_LINK_LIMIT = ("Too many links",)
+
+
+@dataclass(frozen=True)
+class RsyncOutcome:
+    """ok: the copy is complete enough to snapshot. warning/problem: text for info.log."""
+
+    ok: bool
+    warning: Optional[str] = None
+    problem: Optional[str] = None
+
+
+def disk_full_in(lines: Iterable[str]) -> bool:
+    """True when rsync's messages say the destination ran out of space or inodes."""
+    return any(marker in line for line in lines for marker in _DISK_FULL)
+
+
+def classify_exit(code: int, messages: Iterable[str] = ()) -> RsyncOutcome:
+    """Given rsync's exit code and its last messages, return what it means for the job.
+
+    0 is success; 24 (files vanished while copying, normal on a live source) is success with
+    a warning; every other code, 23 included, is a failure: nothing is rotated.
+    """
+    messages = list(messages)
+    if code == 0:
+        return RsyncOutcome(True)
+    if code == 24:
+        return RsyncOutcome(True, warning="some files vanished while they were copied (rsync code 24)")
+    if disk_full_in(messages):
+        return RsyncOutcome(False, problem=f"the destination disk is full (rsync code {code})")
+    if any(marker in line for line in messages for marker in _LINK_LIMIT):
+        return RsyncOutcome(False, problem=f"a file has reached the file system's hard-link limit (rsync code {code})")
+    if code < 0:
+        return RsyncOutcome(False, problem=f"rsync was killed by signal {-code}")
+    meaning = _MEANINGS.get(code, "unknown error")
+    return RsyncOutcome(False, problem=f"rsync failed with code {code}: {meaning}")
+
+
+_STAT_LINE = re.compile(r"^(Number of files|Number of created files|Number of deleted files|"
+                        r"Number of regular files transferred|Total file size|"
+                        r"Total transferred file size|Total bytes sent|Total bytes received): ([\d,.]+)")
+
+
+def parse_stats(lines: Iterable[str]) -> Dict[str, int]:
+    """Return rsync's --stats figures by their label, e.g. {'Total bytes sent': 1234}."""
+    stats = {}
+    for line in lines:
+        match = _STAT_LINE.match(line.strip())
+        if match:
+            stats[match.group(1)] = int(match.group(2).replace(",", "").replace(".", ""))
+    return stats
