@@ -6,7 +6,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from typing import Optional
+from typing import Optional, Tuple
 
 
 def try_lock(path: str) -> Optional[int]:
@@ -26,12 +26,12 @@ def try_lock(path: str) -> Optional[int]:
     return fd
 
 
-def lock_holder(path: str) -> str:
-    """Describe the process that holds the lock at `path`, from what it wrote there."""
+def lock_holder(path: str) -> Tuple[str, Optional[float]]:
+    """Return (pid, start time) of the process that holds the lock at `path`, from what it
+    wrote there; ("unknown", None) when that cannot be read."""
     try:
         with open(path, encoding="utf-8") as handle:
             pid, started = handle.read().split()
-        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(started)))
-        return f"pid {pid}, started {since}"
+        return pid, float(started)
     except (OSError, ValueError):
-        return "unknown process"
+        return "unknown", None

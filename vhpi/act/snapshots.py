@@ -12,7 +12,9 @@ before it is complete:
 
 A crash anywhere leaves either an unfinished `building.*` (deleted on the next run) or a
 `ready.*` tree, for which the next run computes the rotation plan again from the names
-that exist and finishes it: see vhpi.decide.rotation.
+that exist and finishes it (see vhpi.decide.rotation); a `trash.<interval>.*` folder
+still there tells it that the rotation's one drop has happened. The trash is emptied
+only after every ready tree is in place.
 """
 
 from __future__ import annotations
@@ -71,13 +73,17 @@ def _work_names(layout: Layout) -> List[str]:
 
 
 def discard_unfinished(layout: Layout) -> List[str]:
-    """Delete trees cut short by a crash and emptied-out trash; return what was removed."""
+    """Delete trees that a crash cut short while they were being linked; return their names."""
     removed = []
     for name in _work_names(layout):
-        if name.startswith((BUILDING, TRASH)):
+        if name.startswith(BUILDING):
             remove_tree(os.path.join(layout.work, name))
             removed.append(name)
     return removed
+
+
+def _trash_prefix(interval: str) -> str:
+    return f"{TRASH}{interval}."
 
 
 def link_tree(layout: Layout, interval: str, taken_at: float, log: logging.Logger,
@@ -110,10 +116,13 @@ def link_tree(layout: Layout, interval: str, taken_at: float, log: logging.Logge
 
 def make_room(layout: Layout, interval: str, keep: int) -> RotationPlan:
     """Drop the oldest snapshot if the keep count says so and shift the others up by one,
-    leaving `<interval>.0` free. Safe to run again after a crash part-way through."""
-    plan = plan_rotation(interval, snapshot_numbers(os.listdir(layout.root), interval), keep)
+    leaving `<interval>.0` free. Safe to run again after a crash part-way through: a
+    dropped snapshot still in the trash means this rotation's drop is done already."""
+    already_dropped = any(name.startswith(_trash_prefix(interval)) for name in _work_names(layout))
+    plan = plan_rotation(interval, snapshot_numbers(os.listdir(layout.root), interval), keep,
+                         already_dropped)
     for number in plan.drops:
-        trash = os.path.join(layout.work, f"{TRASH}{snapshot_name(interval, number)}.{os.getpid()}")
+        trash = os.path.join(layout.work, f"{_trash_prefix(interval)}{number}.{os.getpid()}")
         os.rename(layout.snapshot(snapshot_name(interval, number)), trash)
     for old, new in plan.renames:
         os.rename(layout.snapshot(snapshot_name(interval, old)),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import time
 from dataclasses import dataclass
 from typing import Dict, Mapping, Tuple
 
@@ -26,7 +25,7 @@ from vhpi.act.tree_edit import remove_tree
 from vhpi.config.model import Config, Job
 from vhpi.decide.due import clamp_to_now, clock_is_behind, due_intervals, newest_recorded_time
 from vhpi.decide.snapshot_names import snapshot_numbers
-from vhpi.decide.units import human_bytes
+from vhpi.decide.units import format_moment, human_bytes
 
 
 @dataclass(frozen=True)
@@ -108,17 +107,14 @@ def _back_up(job: Job, intervals: Mapping[str, int], run: Run) -> str:
 def _transfer_summary(report: TransferReport) -> str:
     files = report.stats.get("Number of regular files transferred", 0)
     size = report.stats.get("Total transferred file size", 0)
-    return (f"{files} files ({human_bytes(size)}) copied, {report.deleted} deleted, "
-            f"rsync {report.seconds:.1f} s")
-
-
-def _when(moment: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(moment))
+    sent = report.stats.get("Total bytes sent", 0)
+    return (f"{files} files ({human_bytes(size)}) copied, {human_bytes(sent)} sent, "
+            f"{report.deleted} deleted, rsync {report.seconds:.1f} s")
 
 
 def _clock_message(times: Dict[str, float], now: float) -> str:
-    return (f"the clock says {_when(now)}, earlier than the newest snapshot here "
-            f"({_when(newest_recorded_time(times))}): the clock is probably wrong (a Pi without a "
+    return (f"the clock says {format_moment(now)}, earlier than the newest snapshot here "
+            f"({format_moment(newest_recorded_time(times))}): the clock is probably wrong (a Pi without a "
             f"real-time clock after a power cut?). Nothing was rotated. If the clock is right, "
             f"run once: vhpi --trust-clock")
 
@@ -160,7 +156,8 @@ def _finish_interrupted(layout: Layout, job: Job, times: Dict[str, float], run: 
             continue
         times = _place(layout, job, interval, keep, ready, taken_at, times, run)
         run.log.info("job %s: finished the %s snapshot of %s that an interrupted run left",
-                     job.name, interval, _when(taken_at))
+                     job.name, interval, format_moment(taken_at))
+    empty_trash(layout, run.log)
     return times
 
 

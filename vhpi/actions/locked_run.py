@@ -8,9 +8,25 @@ import sys
 from vhpi.act.lock import lock_holder, try_lock
 from vhpi.actions.backup import Run, run_backup
 from vhpi.config.model import Config
+from vhpi.decide.units import format_moment
 from vhpi.logs import close_logs, open_logs
 
 LOCK_NAME = "vhpi.lock"
+#: A run that holds the lock longer than this is reported as stuck (exit 1, so cron mails).
+STUCK_AFTER_SECONDS = 24 * 3600
+
+
+def _report_lock_holder(log, lock_path: str, now: float) -> int:
+    """Log who holds the lock; return 0, or 1 when that run looks stuck."""
+    pid, started = lock_holder(lock_path)
+    if started is not None and now - started > STUCK_AFTER_SECONDS:
+        log.error("another vhpi run (pid %s) has held the lock since %s, over %d hours: is it "
+                  "stuck? Check it with: ps -p %s", pid, format_moment(started),
+                  STUCK_AFTER_SECONDS // 3600, pid)
+        return 1
+    since = format_moment(started) if started is not None else "an unknown time"
+    log.info("another vhpi run is still going (pid %s, started %s); leaving it alone", pid, since)
+    return 0
 
 
 def run_locked_backup(config: Config, home: str, now: float, trust_clock: bool) -> int:
@@ -21,10 +37,10 @@ def run_locked_backup(config: Config, home: str, now: float, trust_clock: bool) 
     lock_fd = try_lock(lock_path)
     try:
         if lock_fd is None:
-            log.info("another vhpi run is still going (%s); leaving it alone", lock_holder(lock_path))
-            return 0
-        log.debug("run started with config %s", config.path)
-        code = run_backup(config, Run(home, now, log, trust_clock, (lock_fd,)))
+            code = _report_lock_holder(log, lock_path, now)
+        else:
+            log.debug("run started with config %s", config.path)
+            code = run_backup(config, Run(home, now, log, trust_clock, (lock_fd,)))
         if code and held.lines:
             print("\n".join(held.lines), file=sys.stderr)
         return code

@@ -24,15 +24,23 @@ class _StrictLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, (str, int, float, bool)) and key in seen:
+            if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
 
-def _yaml_problem(path: str, error: yaml.YAMLError) -> str:
+def _yaml_problem(path: str, text: str, error: yaml.YAMLError) -> str:
+    if isinstance(error, yaml.reader.ReaderError):
+        before = text[:error.position]
+        line, column = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+        character = chr(error.character) if isinstance(error.character, int) else error.character
+        return (f"{path}, line {line}, column {column}: character {character!r} is "
+                f"not allowed in YAML ({error.reason})")
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or str(error)
     if mark is None:
@@ -64,7 +72,7 @@ def parse_config_text(path: str, text: str) -> Any:
     try:
         return yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as error:
-        raise ConfigError([_yaml_problem(path, error)])
+        raise ConfigError([_yaml_problem(path, text, error)])
 
 
 def load_raw_config(path: str) -> Any:

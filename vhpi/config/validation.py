@@ -22,8 +22,8 @@ APP_KEYS = ("exclude_lib", "intervals")
 JOB_KEYS = ("name", "source_ip", "rsync_src", "rsync_dest", "rsync_options",
             "exclude_lists", "excludes", "snapshots")
 REQUIRED_JOB_KEYS = ("source_ip", "rsync_src", "rsync_dest", "snapshots")
-INTERVAL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-HOST = re.compile(r"^[A-Za-z0-9:.%-]+$")
+INTERVAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+HOST = re.compile(r"[A-Za-z0-9:.%-]+")
 
 
 def _not_bool(value: Any) -> bool:
@@ -35,8 +35,8 @@ WHOLE_AT_LEAST_1 = Schema(And(int, _not_bool, lambda n: n >= 1))
 TEXT = Schema(And(str, lambda s: s.strip() != ""))
 TEXT_LIST = Schema([And(str, lambda s: s.strip() != "")])
 MAPPING = Schema(dict)
-HOST_NAME = Schema(And(str, HOST.match))
-INTERVAL = Schema(And(str, INTERVAL_NAME.match))
+HOST_NAME = Schema(And(str, HOST.fullmatch))
+INTERVAL = Schema(And(str, INTERVAL_NAME.fullmatch))
 OPTIONAL_TEXT = Schema(Or(None, str))
 
 
@@ -123,7 +123,10 @@ def _check_nesting(source: str, destination: str, place: str, problems: Problems
 
 
 def _keep_counts(raw: Any, intervals: Dict[str, int], place: str, problems: Problems) -> Dict[str, int]:
-    if raw is None or _mapping(raw, place, problems) is None:
+    if raw is None or raw == {}:
+        problems.add(place, "name at least one interval with its keep count, e.g. {daily: 7}")
+        return {}
+    if _mapping(raw, place, problems) is None:
         return {}
     counts = {}
     for name, keep in raw.items():
@@ -184,7 +187,8 @@ def _job(raw: Any, index: int, intervals: Dict[str, int], library: Dict[str, Lis
         _check_nesting(source, destination, place, problems)
     name = raw.get("name", os.path.basename(destination) or f"job{index}")
     problems.check(name, TEXT, f"{place}.name", "must be a short text")
-    keep_counts = _keep_counts(raw.get("snapshots"), intervals, f"{place}.snapshots", problems)
+    keep_counts = (_keep_counts(raw["snapshots"], intervals, f"{place}.snapshots", problems)
+                   if "snapshots" in raw else {})
     excludes = _excludes(raw, library, place, problems)
     options, warnings = _rsync_options(raw, place, problems)
     if len(problems.messages) > before:
@@ -193,18 +197,20 @@ def _job(raw: Any, index: int, intervals: Dict[str, int], library: Dict[str, Lis
                keep_counts, tuple(f"{place}.rsync_options: {w}" for w in warnings))
 
 
-def _unique(jobs: List[Job], problems: Problems) -> None:
+def _unique(jobs: List[Tuple[int, Job]], problems: Problems) -> None:
+    """Report jobs (with their places in jobs_cfg) that share a name or a destination."""
     seen_names: Dict[str, int] = {}
     seen_destinations: Dict[str, int] = {}
-    for index, job in enumerate(jobs):
+    for index, job in jobs:
+        destination = os.path.realpath(job.destination)
         if job.name in seen_names:
             problems.add(f"jobs_cfg[{index}].name", f"{job.name!r} is already the name of "
                          f"jobs_cfg[{seen_names[job.name]}]; give each job its own name")
-        if job.destination in seen_destinations:
+        if destination in seen_destinations:
             problems.add(f"jobs_cfg[{index}].rsync_dest", "is also the destination of "
-                         f"jobs_cfg[{seen_destinations[job.destination]}]")
+                         f"jobs_cfg[{seen_destinations[destination]}]")
         seen_names.setdefault(job.name, index)
-        seen_destinations.setdefault(job.destination, index)
+        seen_destinations.setdefault(destination, index)
 
 
 def validate_config(raw: Any, config_path: str) -> Config:
@@ -220,14 +226,14 @@ def validate_config(raw: Any, config_path: str) -> Config:
     intervals = _intervals(app, problems)
     library = _exclude_lib(app, problems)
     raw_jobs = raw.get("jobs_cfg")
-    jobs: List[Job] = []
+    jobs: List[Tuple[int, Job]] = []
     if problems.check(raw_jobs, Schema(And(list, len)), "jobs_cfg", "must be a list of one or more jobs"):
         config_dir = os.path.dirname(os.path.abspath(config_path))
         for index, raw_job in enumerate(raw_jobs):
             job = _job(raw_job, index, intervals, library, config_dir, problems)
             if job is not None:
-                jobs.append(job)
+                jobs.append((index, job))
         _unique(jobs, problems)
     if problems.messages:
         raise ConfigError(problems.messages)
-    return Config(os.path.abspath(config_path), intervals, tuple(jobs))
+    return Config(os.path.abspath(config_path), intervals, tuple(job for _, job in jobs))

@@ -8,7 +8,7 @@ how vhpi recovers from a power cut without a journal.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Tuple
+from typing import Iterable, List, Tuple
 
 
 @dataclass(frozen=True)
@@ -27,26 +27,33 @@ class RotationPlan:
     excess: int
 
 
-def plan_rotation(interval: str, existing: Iterable[int], keep: int) -> RotationPlan:
+def plan_rotation(interval: str, existing: Iterable[int], keep: int,
+                  already_dropped: bool = False) -> RotationPlan:
     """Given the snapshot numbers of `interval` that exist and its keep count (>= 1), return the plan.
 
     At most one snapshot is dropped per rotation, so history never shrinks faster than
     the interval: when the keep count was lowered, the extra ones stay and are reported
-    in `excess`. Gaps in the numbering (left by a crash) are closed by the renames.
+    in `excess`. `already_dropped` says that this rotation's drop happened before a crash,
+    so re-planning must not drop another one. Gaps in the numbering are closed.
     """
     if keep < 1:
         raise ValueError(f"keep count of {interval} must be at least 1, got {keep}")
     numbers = sorted(set(existing))
     drops: Tuple[int, ...] = ()
-    if len(numbers) >= keep:
+    if len(numbers) >= keep and not already_dropped:
         drops = (numbers[-1],)
         numbers = numbers[:-1]
-    renames = tuple(
-        (number, position + 1)
-        for position, number in reversed(list(enumerate(numbers)))
-        if number != position + 1
-    )
-    return RotationPlan(interval, keep, drops, renames, max(0, len(numbers) + 1 - keep))
+    return RotationPlan(interval, keep, drops, _renames_to_one_up(numbers),
+                        max(0, len(numbers) + 1 - keep))
+
+
+def _renames_to_one_up(numbers: List[int]) -> Tuple[Tuple[int, int], ...]:
+    """Return the renames that turn sorted `numbers` into 1..len, never onto an existing name:
+    moves down (closing gaps) lowest first, then moves up highest first."""
+    targets = list(enumerate(numbers, start=1))
+    down = [(number, target) for target, number in targets if number > target]
+    up = [(number, target) for target, number in reversed(targets) if number < target]
+    return tuple(down + up)
 
 
 def describe_plan(plan: RotationPlan) -> str:

@@ -27,15 +27,15 @@ def source_argument(source: str) -> str:
     return source.rstrip("/") + "/"
 
 
-def _item_format() -> str:
-    return "--out-format=" + ITEM_MARK.decode() + "%i %n"
+#: How vhpi wants rsync to report: item lines it can parse, and --stats in plain numbers
+#: (a user's -h would otherwise print "3.00M").
+_REPORTING = ("--stats", "--no-human-readable", "--out-format=" + ITEM_MARK.decode() + "%i %n")
 
 
 def dry_run_argv(options: Tuple[str, ...], excludes: Iterable[str], source: str,
                  latest: str) -> Tuple[str, ...]:
     """Return the argv of the pass that lists what differs, changing nothing."""
-    return (RSYNC, *options, *exclude_arguments(excludes), "--dry-run", "--stats",
-            _item_format(), source_argument(source), latest.rstrip("/") + "/")
+    return (RSYNC, *options, *exclude_arguments(excludes), "--dry-run", *_REPORTING, source_argument(source), latest.rstrip("/") + "/")
 
 
 def transfer_argv(options: Tuple[str, ...], excludes: Iterable[str], source: str,
@@ -43,5 +43,5 @@ def transfer_argv(options: Tuple[str, ...], excludes: Iterable[str], source: str
     """Return the argv of the pass that copies exactly the paths listed in `files_from`."""
     return (RSYNC, *without_delete_options(options), *exclude_arguments(excludes),
             "--no-recursive", f"--files-from={files_from}", "--from0",
-            f"--temp-dir={temp_dir}", "--stats", _item_format(),
+            f"--temp-dir={temp_dir}", *_REPORTING,
             source_argument(source), latest.rstrip("/") + "/")

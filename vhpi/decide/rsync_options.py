@@ -23,6 +23,7 @@ FORBIDDEN_LONG: Dict[str, str] = {
     "--compare-dest": "it leaves files out of backup.latest, so snapshots would be incomplete",
     "--copy-dest": _VHPI_OWNS,
     "--remove-source-files": "it deletes files from the source",
+    "--remove-sent-files": "it deletes files from the source (old name of --remove-source-files)",
     "--dry-run": "use `vhpi --dry-run` instead",
     "--backup": "it scatters renamed copies through the snapshot",
     "--backup-dir": "it scatters renamed copies through the snapshot",
@@ -102,6 +103,9 @@ def check_rsync_options(text: str) -> CheckedOptions:
         if skip_next:
             skip_next = False
             continue
+        if word == "--":
+            problems.append("'--' ends rsync's options and starts paths; give paths as rsync_src and rsync_dest")
+            break
         if word.startswith("--"):
             name = long_option_name(word)
             if name in FORBIDDEN_LONG:

@@ -65,14 +65,17 @@ def classify_exit(code: int, messages: Iterable[str] = ()) -> RsyncOutcome:
 
 _STAT_LINE = re.compile(r"^(Number of files|Number of created files|Number of deleted files|"
                         r"Number of regular files transferred|Total file size|"
-                        r"Total transferred file size|Total bytes sent|Total bytes received): ([\d,.]+)")
+                        r"Total transferred file size|Total bytes sent|Total bytes received): ([\d,]+)(?![\d.,A-Za-z])")
 
 
 def parse_stats(lines: Iterable[str]) -> Dict[str, int]:
-    """Return rsync's --stats figures by their label, e.g. {'Total bytes sent': 1234}."""
+    """Return rsync's --stats figures by their label, e.g. {'Total bytes sent': 1234}.
+
+    Figures in human-readable form ("3.00M") are left out rather than misread; vhpi asks
+    rsync for plain numbers with --no-human-readable."""
     stats = {}
     for line in lines:
         match = _STAT_LINE.match(line.strip())
         if match:
-            stats[match.group(1)] = int(match.group(2).replace(",", "").replace(".", ""))
+            stats[match.group(1)] = int(match.group(2).replace(",", ""))
     return stats
