@@ -2,7 +2,8 @@
 
 import pytest
 
-from vhpi.decide.rsync_argv import dry_run_argv, exclude_arguments, source_argument, transfer_argv
+from vhpi.decide.rsync_argv import (dry_run_argv, exclude_arguments, mirror_argv, source_argument,
+                                    transfer_argv)
 
 OPTIONS = ("-aHAXS", "--delete", "--numeric-ids", "--exclude", "cache", "--delete-after", "-v")
 EXCLUDES = ["lost+found/*", ".cache/chromium/*", "with space", "--not-an-option"]
@@ -106,3 +107,17 @@ def test_no_excludes_and_no_options():
     assert dry(options=(), excludes=()) == (
         "rsync", "--dry-run", "--stats", "--no-human-readable", ITEM_FORMAT, "/mnt/src/", "/backup/backup.latest/")
 
+
+
+def test_mirror_argv_is_one_plain_pass_with_the_users_deletes():
+    argv = mirror_argv(("-a", "--delete"), ["tmp"], "/mnt/src", "/backup/backup.latest")
+    assert argv == ("rsync", "-a", "--delete", "--exclude=tmp", "--stats", "--no-human-readable",
+                    ITEM_FORMAT, "/mnt/src/", "/backup/backup.latest/")
+    assert "--dry-run" not in argv and not any(w.startswith("--files-from") for w in argv)
+
+
+def test_temp_dir_is_added_only_when_given():
+    with_temp = mirror_argv(("-a",), [], "/s", "/d", "/d/.vhpi/work/rsync-tmp")
+    assert "--temp-dir=/d/.vhpi/work/rsync-tmp" in with_temp
+    plain = transfer_argv(("-a",), [], "/s", "/d", "/l")
+    assert not any(w.startswith("--temp-dir") for w in plain)

@@ -187,3 +187,12 @@ def test_old_name_of_remove_source_files_is_forbidden():
 
 def test_words_after_double_dash_are_stray():
     assert check_rsync_options("-a --delete -- -v").problems != ()
+
+
+@pytest.mark.parametrize("words, deletes", [
+    (("-a", "--delete"), True), (("-a", "--delete-after"), True), (("-a", "--del"), True),
+    (("-a",), False), (("-a", "--delete-excluded"), True), (("-a", "--deleted"), False),
+])
+def test_deletes_extraneous(words, deletes):
+    from vhpi.decide.rsync_options import deletes_extraneous
+    assert deletes_extraneous(words) is deletes

@@ -15,8 +15,9 @@ from vhpi.act.processes import run_streaming
 from vhpi.act.tree_edit import remove_entry, remove_tree
 from vhpi.config.model import Job
 from vhpi.decide.itemize import Item, UnsafeItemPath, parse_item_line
-from vhpi.decide.rsync_argv import dry_run_argv, transfer_argv
-from vhpi.decide.rsync_result import classify_exit, parse_stats
+from vhpi.decide.rsync_argv import dry_run_argv, mirror_argv, transfer_argv
+from vhpi.decide.rsync_options import deletes_extraneous
+from vhpi.decide.rsync_result import RsyncOutcome, classify_exit, parse_stats
 
 
 @dataclass
@@ -96,38 +97,72 @@ def _apply_deletions_and_unlinks(lists: _ItemLists, latest: str) -> None:
         remove_entry(latest, path, is_dir=False)
 
 
-def update_latest(job: Job, layout: Layout, log: logging.Logger, keep_fds: Sequence[int] = ()) -> TransferReport:
-    """Make backup.latest a complete copy of the job's source; return what happened."""
-    started = time.monotonic()
-    report = TransferReport()
-    os.makedirs(layout.latest, exist_ok=True)
+def _temp_dir(job: Job, layout: Layout) -> Optional[str]:
+    """Return an empty folder for rsync's temporary files when the job has no --delete
+    (else the next run's --delete removes any a killed rsync left in backup.latest, and
+    writing in place is much faster than renaming across folders)."""
+    if deletes_extraneous(job.rsync_options):
+        return None
     temp_dir = os.path.join(layout.work, "rsync-tmp")
     remove_tree(temp_dir)
     os.makedirs(temp_dir)
+    return temp_dir
+
+
+def _count_item(report: TransferReport, item: Item) -> None:
+    if item.deleted:
+        report.deleted += 1
+    else:
+        report.changed += 1
+
+
+def _mirror_in_one_pass(job: Job, layout: Layout, log: logging.Logger, keep_fds: Sequence[int],
+                        report: TransferReport) -> RsyncOutcome:
+    """One plain rsync, for a backup.latest that no snapshot shares inodes with."""
+    argv = mirror_argv(job.rsync_options, job.excludes, job.source, layout.latest, _temp_dir(job, layout))
+    code, tail, report.stats = _run_rsync(argv, log, keep_fds, lambda item: _count_item(report, item))
+    return classify_exit(code, tail)
+
+
+def _mirror_in_two_passes(job: Job, layout: Layout, log: logging.Logger, keep_fds: Sequence[int],
+                          report: TransferReport) -> RsyncOutcome:
+    """List the differences, free shared inodes, then copy exactly the listed paths."""
     with ExitStack() as stack:
         lists = _ItemLists(layout.work, stack)
-        try:
-            code, tail, _ = _run_rsync(dry_run_argv(job.rsync_options, job.excludes, job.source,
-                                                    layout.latest), log, keep_fds, lists.add)
-        except UnsafeItemPath as error:
-            report.problem = str(error)
-            return report
+        code, tail, _ = _run_rsync(dry_run_argv(job.rsync_options, job.excludes, job.source,
+                                                layout.latest), log, keep_fds, lists.add)
         lists.close()
     outcome = classify_exit(code, tail)
     report.deleted, report.changed = lists.counts["delete"], lists.counts["copy"]
-    if not outcome.ok:
-        report.problem = outcome.problem
-        return report
-    _apply_deletions_and_unlinks(lists, layout.latest)
-    if report.changed:
-        code, tail, report.stats = _run_rsync(
-            transfer_argv(job.rsync_options, job.excludes, job.source, layout.latest,
-                          lists.paths["copy"], temp_dir), log, keep_fds)
-        copied = classify_exit(code, tail)
-        if not copied.ok or copied.warning:
-            outcome = copied
-    report.ok, report.warning, report.problem = outcome.ok, outcome.warning, outcome.problem
+    if outcome.ok:
+        _apply_deletions_and_unlinks(lists, layout.latest)
+        if report.changed:
+            argv = transfer_argv(job.rsync_options, job.excludes, job.source, layout.latest,
+                                 lists.paths["copy"], _temp_dir(job, layout))
+            code, tail, report.stats = _run_rsync(argv, log, keep_fds)
+            copied = classify_exit(code, tail)
+            outcome = copied if not copied.ok or copied.warning else outcome
     for path in lists.paths.values():
         os.unlink(path)
+    return outcome
+
+
+def update_latest(job: Job, layout: Layout, log: logging.Logger, keep_fds: Sequence[int] = (),
+                  shared: bool = True) -> TransferReport:
+    """Make backup.latest a complete copy of the job's source; return what happened.
+
+    `shared` says whether snapshots may share inodes with backup.latest; only then are the
+    two careful passes needed (a first backup is one plain rsync).
+    """
+    started = time.monotonic()
+    report = TransferReport()
+    os.makedirs(layout.work, exist_ok=True)
+    os.makedirs(layout.latest, exist_ok=True)
+    mirror = _mirror_in_two_passes if shared else _mirror_in_one_pass
+    try:
+        outcome = mirror(job, layout, log, keep_fds, report)
+    except UnsafeItemPath as error:
+        outcome = RsyncOutcome(False, problem=str(error))
+    report.ok, report.warning, report.problem = outcome.ok, outcome.warning, outcome.problem
     report.seconds = time.monotonic() - started
     return report

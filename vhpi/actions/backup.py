@@ -24,7 +24,7 @@ from vhpi.act.transfer import TransferReport, update_latest
 from vhpi.act.tree_edit import remove_tree
 from vhpi.config.model import Config, Job
 from vhpi.decide.due import clamp_to_now, clock_is_behind, due_intervals, newest_recorded_time
-from vhpi.decide.snapshot_names import snapshot_numbers
+from vhpi.decide.snapshot_names import LATEST_NAME, snapshot_numbers
 from vhpi.decide.units import format_moment, human_bytes
 
 
@@ -92,7 +92,7 @@ def _back_up(job: Job, intervals: Mapping[str, int], run: Run) -> str:
     problem = source_problem(job.source)
     if problem:
         raise JobFailed(f"{label}; {problem}")
-    report = update_latest(job, layout, run.log, run.keep_fds)
+    report = update_latest(job, layout, run.log, run.keep_fds, shared=_may_share_inodes(layout))
     if not report.ok:
         raise JobFailed(f"{label}; {report.problem}; nothing was rotated")
     if report.warning:
@@ -102,6 +102,12 @@ def _back_up(job: Job, intervals: Mapping[str, int], run: Run) -> str:
     remember_destination(run.home, job.destination)
     empty_trash(layout, run.log)
     return f"{label}; done: {_transfer_summary(report)}"
+
+
+def _may_share_inodes(layout: Layout) -> bool:
+    """True unless the destination holds nothing but backup.latest and vhpi's own folders:
+    any other folder may be a snapshot (of this or a since removed interval)."""
+    return any(not name.startswith(".") and name != LATEST_NAME for name in os.listdir(layout.root))
 
 
 def _transfer_summary(report: TransferReport) -> str:

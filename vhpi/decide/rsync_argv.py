@@ -5,11 +5,13 @@
    with older snapshots), applies the listed deletions, then runs rsync on exactly the
    listed paths. rsync therefore only ever writes new inodes, and never chmods, chowns or
    touches an inode that an older snapshot holds. Unchanged files are not visited twice.
+
+A backup.latest that no snapshot shares yet (the first backup) gets one plain pass.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Tuple
+from typing import Iterable, Optional, Tuple
 
 from vhpi.decide.itemize import ITEM_MARK
 from vhpi.decide.rsync_options import without_delete_options
@@ -38,10 +40,22 @@ def dry_run_argv(options: Tuple[str, ...], excludes: Iterable[str], source: str,
     return (RSYNC, *options, *exclude_arguments(excludes), "--dry-run", *_REPORTING, source_argument(source), latest.rstrip("/") + "/")
 
 
+def _temp_dir_argument(temp_dir: Optional[str]) -> Tuple[str, ...]:
+    return (f"--temp-dir={temp_dir}",) if temp_dir else ()
+
+
 def transfer_argv(options: Tuple[str, ...], excludes: Iterable[str], source: str,
-                  latest: str, files_from: str, temp_dir: str) -> Tuple[str, ...]:
+                  latest: str, files_from: str, temp_dir: Optional[str] = None) -> Tuple[str, ...]:
     """Return the argv of the pass that copies exactly the paths listed in `files_from`."""
     return (RSYNC, *without_delete_options(options), *exclude_arguments(excludes),
             "--no-recursive", f"--files-from={files_from}", "--from0",
-            f"--temp-dir={temp_dir}", *_REPORTING,
+            *_temp_dir_argument(temp_dir), *_REPORTING,
             source_argument(source), latest.rstrip("/") + "/")
+
+
+def mirror_argv(options: Tuple[str, ...], excludes: Iterable[str], source: str, latest: str,
+                temp_dir: Optional[str] = None) -> Tuple[str, ...]:
+    """Return the argv of a plain one-pass mirror, for a backup.latest that shares no inode
+    with any snapshot (a first backup)."""
+    return (RSYNC, *options, *exclude_arguments(excludes), *_temp_dir_argument(temp_dir),
+            *_REPORTING, source_argument(source), latest.rstrip("/") + "/")

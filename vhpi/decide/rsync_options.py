@@ -121,7 +121,7 @@ def check_rsync_options(text: str) -> CheckedOptions:
         else:
             problems.append(f"{word!r} is not an option; give source and destination as rsync_src and rsync_dest")
     warnings = ()
-    if not any(long_option_name(w) in DELETE_OPTIONS for w in words):
+    if not deletes_extraneous(words):
         warnings = ("no --delete: files deleted from the source stay in every new snapshot",)
     return CheckedOptions(words, tuple(problems), warnings)
 
@@ -129,3 +129,8 @@ def check_rsync_options(text: str) -> CheckedOptions:
 def without_delete_options(words: Tuple[str, ...]) -> Tuple[str, ...]:
     """Return the option words minus the --delete family (vhpi applies deletions itself)."""
     return tuple(w for w in words if long_option_name(w) not in DELETE_OPTIONS)
+
+
+def deletes_extraneous(words: Tuple[str, ...]) -> bool:
+    """True when the options make rsync delete files that are not in the source."""
+    return any(long_option_name(w) in DELETE_OPTIONS for w in words)
