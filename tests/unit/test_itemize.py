@@ -6,8 +6,10 @@ import subprocess
 
 import pytest
 
+from vhpi.decide.rsync_argv import REPORTING
+
 from vhpi.decide.itemize import (ITEM_MARK, Item, UnsafeItemPath, checked_relative_path,
-                                 decode_rsync_name, parse_item_line)
+                                 decode_rsync_name, link_splits, parse_item_line)
 
 
 def line(code: str, name: bytes) -> bytes:
@@ -162,13 +164,15 @@ TRICKY_NAMES = [
 ]
 
 
-def _run_rsync_dry(src, dst, *extra, locale="C"):
+def _run_rsync_dry(src, dst, *extra, locale="C", choose=None):
+    """Run rsync's dry run with vhpi's own item format and parse every line."""
     result = subprocess.run(
-        [RSYNC, "-a", *extra, "--dry-run", "--out-format=vhpi-item:%i %n", f"{src}/", f"{dst}/"],
+        [RSYNC, "-a", *extra, "--dry-run", REPORTING[-1], f"{src}/", f"{dst}/"],
         capture_output=True, timeout=60, env=dict(os.environ, LC_ALL=locale))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.split(b"\n")
-    return [item for item in map(parse_item_line, lines) if item is not None]
+    parse = (lambda line: parse_item_line(line, choose)) if choose else parse_item_line
+    return [item for item in map(parse, lines) if item is not None]
 
 
 @needs_rsync
@@ -220,3 +224,52 @@ def test_real_rsync_deletions_and_changes(tmp_path):
     assert by_path[b"mode"] == Item(b"mode", False, False, True)
     assert by_path[b"mode"].replaces_shared_inode is True
     assert b"same" not in by_path
+
+
+# ---------------------------------------------------------------- link arrows (%L)
+
+def test_link_splits_lists_every_reading():
+    assert link_splits(b"a -> b -> c", b" -> ") == [(b"a", b"b -> c"), (b"a -> b", b"c")]
+    assert link_splits(b"plain", b" -> ") == []
+
+
+def test_symlink_target_is_not_part_of_the_path():
+    item = parse_item_line(b"vhpi-item:cL+++++++++ link -> somewhere/else")
+    assert item == Item(b"link", False, False, False)
+
+
+def test_new_hard_link_carries_its_target():
+    item = parse_item_line(b"vhpi-item:hf+++++++++ two/link.bin => one/original.bin")
+    assert item == Item(b"two/link.bin", False, False, False, b"one/original.bin")
+
+
+def test_ambiguous_split_is_settled_by_the_chooser():
+    seen = []
+
+    def choose(code, splits):
+        seen.append((code, splits))
+        return splits[1]
+    item = parse_item_line(b"vhpi-item:cL+++++++++ a -> b -> c", choose)
+    assert item.path == b"a -> b"
+    assert seen == [(b"cL", [(b"a", b"b -> c"), (b"a -> b", b"c")])]
+
+
+def test_hard_link_target_outside_the_tree_is_refused():
+    with pytest.raises(UnsafeItemPath):
+        parse_item_line(b"vhpi-item:hf+++++++++ x => ../../etc/passwd")
+
+
+@needs_rsync
+def test_real_rsync_links_with_arrows_in_their_names(tmp_path):
+    from vhpi.act.transfer import link_split_chooser
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    (src / "file => x").write_bytes(b"data")
+    os.link(src / "file => x", src / "link => y")
+    os.symlink("t -> u", src / "sym -> v")
+    items = _run_rsync_dry(src, dst, "-H", choose=link_split_chooser(str(src)))
+    by_path = {item.path: item for item in items}
+    assert set(by_path) == {b".", b"file => x", b"link => y", b"sym -> v"}
+    linked = [item for item in items if item.link_target is not None]
+    assert len(linked) == 1
+    assert {linked[0].path, linked[0].link_target} == {b"file => x", b"link => y"}

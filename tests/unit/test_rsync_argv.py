@@ -7,7 +7,7 @@ from vhpi.decide.rsync_argv import (dry_run_argv, exclude_arguments, mirror_argv
 
 OPTIONS = ("-aHAXS", "--delete", "--numeric-ids", "--exclude", "cache", "--delete-after", "-v")
 EXCLUDES = ["lost+found/*", ".cache/chromium/*", "with space", "--not-an-option"]
-ITEM_FORMAT = "--out-format=vhpi-item:%i %n"
+ITEM_FORMAT = "--out-format=vhpi-item:%i %n%L"
 DELETE_WORDS = ("--delete", "--del", "--delete-before", "--delete-during", "--delete-delay",
                 "--delete-after", "--delete-excluded", "--delete-missing-args")
 

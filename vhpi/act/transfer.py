@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from vhpi.act.layout import Layout
 from vhpi.act.processes import run_streaming
 from vhpi.act.tree_edit import remove_entry, remove_tree
 from vhpi.config.model import Job
-from vhpi.decide.itemize import Item, UnsafeItemPath, parse_item_line
+from vhpi.decide.itemize import (Item, LinkSplit, SplitChooser, UnsafeItemPath, first_split,
+                                 parse_item_line)
 from vhpi.decide.rsync_argv import dry_run_argv, mirror_argv, transfer_argv
-from vhpi.decide.rsync_options import deletes_extraneous
 from vhpi.decide.rsync_result import RsyncOutcome, classify_exit, parse_stats
 
 
@@ -51,6 +52,10 @@ class _ItemLists:
         if item.replaces_shared_inode:
             self._write("unlink", item.path)
         self._write("copy", item.path)
+        if item.link_target is not None:
+            # rsync -H links only names that are in its file list: list the unchanged
+            # target too, or the new name would be copied, again on every run
+            self._write("copy", item.link_target)
 
     def _write(self, name: str, data: bytes) -> None:
         self.files[name].write(data + b"\0")
@@ -70,15 +75,34 @@ def _read_list(path: str) -> Iterator[bytes]:
             yield from complete
 
 
+def link_split_chooser(source: str) -> SplitChooser:
+    """Return a chooser that settles a name containing " -> " or " => " by looking at the
+    source: the right split names a symlink, or a hard link to the same inode as its target."""
+    root = os.fsencode(source)
+
+    def is_right(code: bytes, name: bytes, target: bytes) -> bool:
+        try:
+            found = os.lstat(os.path.join(root, name))
+            if code.startswith(b"h"):
+                return os.path.samestat(found, os.lstat(os.path.join(root, target)))
+            return stat.S_ISLNK(found.st_mode)
+        except OSError:
+            return False
+
+    def choose(code: bytes, splits: List[LinkSplit]) -> LinkSplit:
+        return next((split for split in splits if is_right(code, *split)), splits[0])
+    return choose
+
+
 def _run_rsync(argv: Sequence[str], log: logging.Logger, keep_fds: Sequence[int],
-               on_item=None) -> Tuple[int, Tuple[str, ...], Dict[str, int]]:
+               on_item=None, choose: SplitChooser = first_split) -> Tuple[int, Tuple[str, ...], Dict[str, int]]:
     """Run one rsync pass; log its output to debug.log; return (code, last lines, stats)."""
     log.debug("running: %r", list(argv))
     stat_lines = []
 
     def on_line(line: bytes) -> None:
-        item = parse_item_line(line)
-        if item is not None and on_item is not None:
+        item = parse_item_line(line, choose) if on_item is not None else None
+        if item is not None:
             on_item(item)
         text = line.decode("utf-8", "backslashreplace")
         if text.startswith(("Number of ", "Total ")):
@@ -98,11 +122,10 @@ def _apply_deletions_and_unlinks(lists: _ItemLists, latest: str) -> None:
 
 
 def _temp_dir(job: Job, layout: Layout) -> Optional[str]:
-    """Return an empty folder for rsync's temporary files when the job has no --delete
-    (else the next run's --delete removes any a killed rsync left in backup.latest, and
-    writing in place is much faster than renaming across folders)."""
-    if deletes_extraneous(job.rsync_options):
-        return None
+    """Return an empty folder for rsync's temporary files, for every job: a killed rsync
+    leaves its half-written copy there, not as `.name.XXXXXX` in backup.latest, where
+    --delete does not remove it when an exclude (such as `.*`) matches it, so that every
+    later snapshot would hold it."""
     temp_dir = os.path.join(layout.work, "rsync-tmp")
     remove_tree(temp_dir)
     os.makedirs(temp_dir)
@@ -130,7 +153,8 @@ def _mirror_in_two_passes(job: Job, layout: Layout, log: logging.Logger, keep_fd
     with ExitStack() as stack:
         lists = _ItemLists(layout.work, stack)
         code, tail, _ = _run_rsync(dry_run_argv(job.rsync_options, job.excludes, job.source,
-                                                layout.latest), log, keep_fds, lists.add)
+                                                layout.latest), log, keep_fds, lists.add,
+                                   link_split_chooser(job.source))
         lists.close()
     outcome = classify_exit(code, tail)
     report.deleted, report.changed = lists.counts["delete"], lists.counts["copy"]

@@ -70,9 +70,12 @@ def parse_config_text(path: str, text: str) -> Any:
     if not text.strip():
         raise ConfigError([f"{path}: the file is empty"])
     try:
-        return yaml.load(text, Loader=_StrictLoader)
+        document = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as error:
         raise ConfigError([_yaml_problem(path, text, error)])
+    if document is None:
+        raise ConfigError([f"{path}: holds no settings, only comments"])
+    return document
 
 
 def load_raw_config(path: str) -> Any:

@@ -1,4 +1,4 @@
-"""Reading rsync's itemized change lines (`--out-format='<mark>%i %n'`) exactly.
+"""Reading rsync's itemized change lines (`--out-format='<mark>%i %n%L'`) exactly.
 
 rsync escapes unprintable bytes in names as a backslash, '#' and three octal digits (a
 literal backslash before '#ddd' is escaped the same way), so every name, newlines and
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, List, Optional, Tuple
 
 #: Prefix of every line vhpi asks rsync to itemize, to tell them from rsync's other output.
 ITEM_MARK = b"vhpi-item:"
@@ -25,21 +25,31 @@ class UnsafeItemPath(ValueError):
 class Item:
     """One itemized line.
 
-    path:    the path relative to the transfer root, as bytes, without a trailing slash.
-    deleted: rsync would delete it from the destination.
-    is_dir:  it is a directory.
-    exists:  it already exists in the destination (an update, not a creation).
+    path:        the path relative to the transfer root, as bytes, without a trailing slash.
+    deleted:     rsync would delete it from the destination.
+    is_dir:      it is a directory.
+    exists:      it already exists in the destination (an update, not a creation).
+    link_target: for a new hard link (rsync -H), the path it is a link to.
     """
 
     path: bytes
     deleted: bool
     is_dir: bool
     exists: bool
+    link_target: Optional[bytes] = None
 
     @property
     def replaces_shared_inode(self) -> bool:
         """True for an update of a non-directory: its inode may be shared with older snapshots."""
         return not self.deleted and not self.is_dir and self.exists
+
+
+#: A split of "name<arrow>target" into (name, target), both decoded.
+LinkSplit = Tuple[bytes, bytes]
+#: Chooses among the possible splits when a name itself contains the arrow.
+SplitChooser = Callable[[bytes, List[LinkSplit]], LinkSplit]
+_HARD_LINK_ARROW = b" => "
+_SYMLINK_ARROW = b" -> "
 
 
 def decode_rsync_name(escaped: bytes) -> bytes:
@@ -54,19 +64,54 @@ def checked_relative_path(path: bytes) -> bytes:
     return path
 
 
-def parse_item_line(line: bytes) -> Optional[Item]:
+def link_splits(text: bytes, arrow: bytes) -> List[LinkSplit]:
+    """Return every way to read `text` (as rsync prints `%n%L`) as name + arrow + target."""
+    splits = []
+    start = text.find(arrow)
+    while start != -1:
+        splits.append((decode_rsync_name(text[:start]), decode_rsync_name(text[start + len(arrow):])))
+        start = text.find(arrow, start + 1)
+    return splits
+
+
+def first_split(kind: bytes, splits: List[LinkSplit]) -> LinkSplit:
+    """The default chooser: the first split (right unless a name contains the arrow)."""
+    return splits[0]
+
+
+def _name_and_target(update: bytes, kind: bytes, text: bytes,
+                     choose: SplitChooser) -> Tuple[bytes, Optional[bytes]]:
+    arrow = _HARD_LINK_ARROW if update == b"h" else _SYMLINK_ARROW if kind == b"L" else None
+    splits = link_splits(text, arrow) if arrow else []
+    if not splits:
+        return decode_rsync_name(text), None
+    name, target = splits[0] if len(splits) == 1 else choose(update + kind, splits)
+    return name, target if update == b"h" else None
+
+
+def _relative(path: bytes) -> bytes:
+    return checked_relative_path(path.rstrip(b"/") or b".")
+
+
+def parse_item_line(line: bytes, choose: SplitChooser = first_split) -> Optional[Item]:
     """Given one line of rsync's output (without newline), return its Item, or None when it is
-    not an item line or an unchanged entry."""
+    not an item line or an unchanged entry.
+
+    vhpi's format is `%i %n%L`: symlinks end in " -> target" and new hard links in
+    " => target". Those arrows are not escaped, so when a name itself contains one, `choose`
+    (given the update+kind code and the candidate splits) picks the real split.
+    """
     if not line.startswith(ITEM_MARK):
         return None
     body = line[len(ITEM_MARK):]
-    code, name = body[:_CODE_WIDTH], body[_CODE_WIDTH + 1:]
-    path = decode_rsync_name(name)
+    code, text = body[:_CODE_WIDTH], body[_CODE_WIDTH + 1:]
     if code.startswith(b"*deleting"):
-        return Item(checked_relative_path(path.rstrip(b"/") or b"."), True, path.endswith(b"/"), True)
+        path = decode_rsync_name(text)
+        return Item(_relative(path), True, path.endswith(b"/"), True)
     update, kind, flags = code[:1], code[1:2], code[2:]
     if update == b"." and not flags.strip(b". "):
         return None
-    is_dir = kind == b"d"
+    path, target = _name_and_target(update, kind, text, choose)
     exists = not flags.startswith(b"+")
-    return Item(checked_relative_path(path.rstrip(b"/") or b"."), False, is_dir, exists)
+    return Item(_relative(path), False, kind == b"d", exists,
+                None if target is None else _relative(target))

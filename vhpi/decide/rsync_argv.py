@@ -31,13 +31,14 @@ def source_argument(source: str) -> str:
 
 #: How vhpi wants rsync to report: item lines it can parse, and --stats in plain numbers
 #: (a user's -h would otherwise print "3.00M").
-_REPORTING = ("--stats", "--no-human-readable", "--out-format=" + ITEM_MARK.decode() + "%i %n")
+REPORTING = ("--stats", "--no-human-readable", "--out-format=" + ITEM_MARK.decode() + "%i %n%L")
 
 
 def dry_run_argv(options: Tuple[str, ...], excludes: Iterable[str], source: str,
                  latest: str) -> Tuple[str, ...]:
     """Return the argv of the pass that lists what differs, changing nothing."""
-    return (RSYNC, *options, *exclude_arguments(excludes), "--dry-run", *_REPORTING, source_argument(source), latest.rstrip("/") + "/")
+    return (RSYNC, *options, *exclude_arguments(excludes), "--dry-run", *REPORTING,
+            source_argument(source), latest.rstrip("/") + "/")
 
 
 def _temp_dir_argument(temp_dir: Optional[str]) -> Tuple[str, ...]:
@@ -49,7 +50,7 @@ def transfer_argv(options: Tuple[str, ...], excludes: Iterable[str], source: str
     """Return the argv of the pass that copies exactly the paths listed in `files_from`."""
     return (RSYNC, *without_delete_options(options), *exclude_arguments(excludes),
             "--no-recursive", f"--files-from={files_from}", "--from0",
-            *_temp_dir_argument(temp_dir), *_REPORTING,
+            *_temp_dir_argument(temp_dir), *REPORTING,
             source_argument(source), latest.rstrip("/") + "/")
 
 
@@ -58,4 +59,4 @@ def mirror_argv(options: Tuple[str, ...], excludes: Iterable[str], source: str, 
     """Return the argv of a plain one-pass mirror, for a backup.latest that shares no inode
     with any snapshot (a first backup)."""
     return (RSYNC, *options, *exclude_arguments(excludes), *_temp_dir_argument(temp_dir),
-            *_REPORTING, source_argument(source), latest.rstrip("/") + "/")
+            *REPORTING, source_argument(source), latest.rstrip("/") + "/")

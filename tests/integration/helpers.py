@@ -1,0 +1,282 @@
+"""Helpers for the integration tests: run the real `python -m vhpi.main` (optionally under
+faketime, another user or a network namespace), write configs and trees, and describe trees
+by content (manifest) or by every inode and time in them (listing)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import yaml
+
+from tests.conftest import REPO
+
+NOBODY = 65534
+WORK_PREFIXES = ("building.", "ready.", "trash.")
+
+
+# ---------------------------------------------------------------- running vhpi
+
+def faketime_prefix(at: Optional[str]) -> List[str]:
+    """`+2h`/`-400d` style offsets go through `faketime -f`; anything else is an absolute
+    time as `faketime 'YYYY-MM-DD HH:MM:SS'` takes it (a frozen clock)."""
+    if at is None:
+        return []
+    if at[:1] in "+-@":
+        return ["faketime", "-f", at]
+    return ["faketime", at]
+
+
+def vhpi_argv(world, *args: str, at: Optional[str] = None, prefix: Sequence[str] = (),
+              python: Optional[str] = None) -> List[str]:
+    return [*prefix, *faketime_prefix(at), python or sys.executable, "-m", "vhpi.main",
+            "--config", str(world.config), *args]
+
+
+def describe(result: subprocess.CompletedProcess, world) -> str:
+    return (f"exit {result.returncode}\n--- stdout:\n{result.stdout}\n--- stderr:\n{result.stderr}"
+            f"\n--- info.log:\n{world.info_log}")
+
+
+def vhpi(world, *args: str, at: Optional[str] = None, prefix: Sequence[str] = (),
+         env: Optional[Dict[str, str]] = None, python: Optional[str] = None,
+         code: Optional[int] = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run vhpi to the end as a real process (stdout and stderr are pipes, as under cron)."""
+    result = subprocess.run(vhpi_argv(world, *args, at=at, prefix=prefix, python=python),
+                            env=world.env(**(env or {})), cwd=world.root, stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, errors="replace", timeout=timeout)
+    if code is not None:
+        assert result.returncode == code, describe(result, world)
+    return result
+
+
+def start_vhpi(world, *args: str, at: Optional[str] = None, env: Optional[Dict[str, str]] = None,
+               log_to: Optional[Path] = None) -> subprocess.Popen:
+    """Start vhpi in its own process group (so the whole tree can be killed at once)."""
+    out = open(log_to, "wb") if log_to else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(vhpi_argv(world, *args, at=at), env=world.env(**(env or {})),
+                                cwd=world.root, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    finally:
+        if log_to:
+            out.close()
+
+
+# ---------------------------------------------------------------- another user
+
+def _dependency_folders() -> list:
+    folders = []
+    for name in ("yaml", "schema", "pythonping"):
+        try:
+            module = __import__(name)
+        except ImportError:
+            continue
+        folder = os.path.dirname(os.path.dirname(os.path.abspath(module.__file__)))
+        if folder not in folders:
+            folders.append(folder)
+    return folders
+
+
+def python_for_nobody() -> Tuple[Optional[str], Dict[str, str]]:
+    """Return (a python that user nobody can run, also through faketime, with vhpi and its
+    dependencies importable, the env it needs), or (None, {}) when there is none (e.g. the
+    venv's interpreter lives under /root)."""
+    env = {"PYTHONPATH": os.pathsep.join([str(REPO), *_dependency_folders()])}
+    candidates = [sys.executable, "/usr/bin/python3", shutil.which("python3")]
+    for python in dict.fromkeys(c for c in candidates if c):
+        probe = subprocess.run(
+            ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+             "faketime", "-f", "+0", python, "-c", "import vhpi.main, yaml, schema"],
+            env=dict(os.environ, **env), cwd="/", capture_output=True, timeout=60)
+        if probe.returncode == 0:
+            return python, env
+    return None, {}
+
+
+# ---------------------------------------------------------------- config and files
+
+def write_config(world, *, intervals: Optional[Dict[str, int]] = None,
+                 snapshots: Optional[Dict[str, int]] = None,
+                 exclude_lib: Optional[Dict[str, List[str]]] = None, **job_keys) -> None:
+    """Like World.write_config, plus app_cfg.exclude_lib."""
+    job = {"source_ip": "127.0.0.1", "rsync_src": str(world.source),
+           "rsync_dest": str(world.dest), "snapshots": snapshots or {"hourly": 3, "daily": 2}}
+    job.update(job_keys)
+    app = {"intervals": intervals or {"hourly": 3600, "daily": 86400}}
+    if exclude_lib is not None:
+        app["exclude_lib"] = exclude_lib
+    world.config.write_text(yaml.safe_dump({"app_cfg": app, "jobs_cfg": [job]}))
+
+
+Content = Union[str, bytes]
+
+
+def write_files(root: Union[str, Path], files: Dict[Union[str, bytes], Content],
+                mtime: Optional[float] = None) -> None:
+    """Write `files` ({relative path: text or bytes}) below `root`, making folders.
+
+    `mtime` sets the files' modification time: rsync's quick check (size and mtime) would
+    miss a same-size rewrite within the same second, so tests that rewrite files give each
+    state its own mtime, as real edits minutes apart have.
+    """
+    root_b = os.fsencode(str(root))
+    for relative, content in files.items():
+        path = os.path.join(root_b, os.fsencode(relative))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(content.encode() if isinstance(content, str) else content)
+        if mtime is not None:
+            os.utime(path, (mtime, mtime))
+
+
+def read(path: Union[str, Path]) -> str:
+    return Path(path).read_text()
+
+
+def ino(path: Union[str, Path]) -> int:
+    return os.lstat(path).st_ino
+
+
+# ---------------------------------------------------------------- describing trees
+
+_digests: Dict[tuple, str] = {}
+
+
+def _b(path) -> bytes:
+    return path if isinstance(path, bytes) else os.fsencode(str(path))
+
+
+def _digest(path: bytes, st: os.stat_result) -> str:
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if key not in _digests:
+        digest = hashlib.sha1()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        _digests[key] = digest.hexdigest()
+    return _digests[key]
+
+
+def manifest(root: Union[str, Path]) -> Dict[bytes, tuple]:
+    """Return {relative path (bytes): what it is}: folders with their mode, files with mode
+    and content digest, symlinks with their target. Two trees with the same manifest hold
+    the same data; inodes and times are not part of it."""
+    root_b = _b(root)
+    found: Dict[bytes, tuple] = {}
+    pending = [b""]
+    while pending:
+        relative = pending.pop()
+        full = os.path.join(root_b, relative) if relative else root_b
+        st = os.lstat(full)
+        mode = stat.S_IMODE(st.st_mode)
+        if stat.S_ISDIR(st.st_mode):
+            found[relative] = ("d", mode)
+            pending.extend(os.path.join(relative, name) if relative else name
+                           for name in os.listdir(full))
+        elif stat.S_ISLNK(st.st_mode):
+            found[relative] = ("l", os.readlink(full))
+        elif stat.S_ISREG(st.st_mode):
+            found[relative] = ("f", mode, _digest(full, st))
+        else:
+            found[relative] = ("other", st.st_mode)
+    return found
+
+
+def listing(root: Union[str, Path]) -> Dict[bytes, tuple]:
+    """Return {relative path: (kind, inode, mode, uid, gid, size, nlink, mtime_ns, ctime_ns)}
+    for everything below `root` (hidden files included): any write, link, rename, chmod
+    or touch shows up as a difference."""
+    root_b = _b(root)
+    found: Dict[bytes, tuple] = {}
+    if not os.path.lexists(root_b):
+        return found
+    pending = [b""]
+    while pending:
+        relative = pending.pop()
+        full = os.path.join(root_b, relative) if relative else root_b
+        st = os.lstat(full)
+        found[relative] = (stat.S_IFMT(st.st_mode), st.st_ino, st.st_mode, st.st_uid, st.st_gid,
+                           st.st_size, st.st_nlink, st.st_mtime_ns, st.st_ctime_ns)
+        if stat.S_ISDIR(st.st_mode):
+            pending.extend(os.path.join(relative, name) if relative else name
+                           for name in os.listdir(full))
+    return found
+
+
+def without_link_counts(found: Dict[bytes, tuple]) -> Dict[bytes, tuple]:
+    """A listing without link counts and ctimes: what a snapshot must keep even while
+    backup.latest lets go of (unlinks) some of the inodes it shares with it."""
+    return {path: entry[:6] + entry[7:8] for path, entry in found.items()}
+
+
+def assert_same_listing(before: Dict[bytes, tuple], after: Dict[bytes, tuple]) -> None:
+    """Assert two listings are equal, naming what differs."""
+    if before == after:
+        return
+    added = sorted(set(after) - set(before))
+    removed = sorted(set(before) - set(after))
+    changed = sorted(k for k in set(before) & set(after) if before[k] != after[k])
+    raise AssertionError(f"tree changed: added {added[:20]}, removed {removed[:20]}, "
+                         f"changed {[(k, before[k], after[k]) for k in changed[:10]]}")
+
+
+# ---------------------------------------------------------------- destination state
+
+def numbers(world, interval: str) -> List[int]:
+    """The n of every folder named exactly `<interval>.<n>` in the destination."""
+    pattern = re.compile(re.escape(interval) + r"\.(0|[1-9][0-9]*)")
+    return sorted(int(m.group(1)) for name in os.listdir(world.dest)
+                  for m in [pattern.fullmatch(name)] if m)
+
+
+def state(world) -> Dict[str, float]:
+    with open(world.dest / ".vhpi" / "state.json", encoding="utf-8") as handle:
+        return json.load(handle)["snapshots"]
+
+
+def work_leftovers(world) -> List[str]:
+    work = world.dest / ".vhpi" / "work"
+    if not work.exists():
+        return []
+    return sorted(name for name in os.listdir(work) if name.startswith(WORK_PREFIXES))
+
+
+def debug_log(world) -> str:
+    path = world.vhpi_home / "debug.log"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def job_line(world) -> str:
+    """The last info.log line about the job."""
+    lines = [line for line in world.info_log.splitlines() if " job " in line]
+    assert lines, world.info_log
+    return lines[-1]
+
+
+def snapshot_dirs(world) -> Dict[str, int]:
+    """{snapshot folder name: its inode}: tells a renamed snapshot from a rebuilt one."""
+    return {name: ino(world.dest / name) for name in world.snapshots()}
+
+
+def copy_tree(source: Union[str, Path], target: Union[str, Path]) -> None:
+    """`cp -a` (keeps modes, times and hard links inside the tree)."""
+    subprocess.run(["cp", "-a", "--", str(source), str(target)], check=True)
+
+
+def human(count: int) -> str:
+    """Independent rendering of a byte count as vhpi's info.log shows it."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
