@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections import deque
 from typing import Callable, Deque, Sequence, Tuple
+
+from vhpi.act.checkpoints import checkpoint
 
 #: Exit code reported when the program itself cannot be started (as a shell would).
 NOT_FOUND = 127
@@ -19,13 +22,16 @@ def run_streaming(argv: Sequence[str], on_line: Callable[[bytes], None],
     killed vhpi still holds the lock until it ends. Returns (exit code, last lines).
     """
     tail: Deque[str] = deque(maxlen=tail_lines)
+    program = os.path.basename(argv[0])
     try:
         process = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, pass_fds=tuple(keep_fds))
     except FileNotFoundError:
         return NOT_FOUND, (f"{argv[0]}: command not found",)
+    checkpoint(f"{program}-started")
     with process.stdout:
         for raw in process.stdout:
+            checkpoint(f"{program}-line")
             line = raw.rstrip(b"\n")
             tail.append(line.decode("utf-8", "replace"))
             on_line(line)

@@ -23,6 +23,7 @@ import logging
 import os
 from typing import List, Sequence, Tuple
 
+from vhpi.act.checkpoints import checkpoint
 from vhpi.act.files import fsync_folder
 from vhpi.act.layout import Layout
 from vhpi.act.processes import run_streaming
@@ -107,10 +108,12 @@ def link_tree(layout: Layout, interval: str, taken_at: float, log: logging.Logge
                                 f"while linking the {interval} snapshot")
         detail = "; ".join(tail[-3:]) or f"exit code {code}"
         raise SnapshotError(f"linking the {interval} snapshot failed: {detail}")
+    checkpoint("linked")
     os.sync()
     ready = os.path.join(layout.work, ready_name(interval, taken_at))
     os.rename(building, ready)
     fsync_folder(layout.work)
+    checkpoint("ready")
     return ready
 
 
@@ -124,9 +127,11 @@ def make_room(layout: Layout, interval: str, keep: int) -> RotationPlan:
     for number in plan.drops:
         trash = os.path.join(layout.work, f"{_trash_prefix(interval)}{number}.{os.getpid()}")
         os.rename(layout.snapshot(snapshot_name(interval, number)), trash)
+        checkpoint("dropped")
     for old, new in plan.renames:
         os.rename(layout.snapshot(snapshot_name(interval, old)),
                   layout.snapshot(snapshot_name(interval, new)))
+        checkpoint("renamed")
     fsync_folder(layout.root)
     return plan
 
@@ -135,6 +140,7 @@ def put_in_place(layout: Layout, ready: str, interval: str) -> None:
     """Rename the ready tree to `<interval>.0` (make_room must have freed the name)."""
     os.rename(ready, layout.snapshot(snapshot_name(interval, 0)))
     fsync_folder(layout.root)
+    checkpoint("placed")
 
 
 def empty_trash(layout: Layout, log: logging.Logger) -> None:

@@ -11,6 +11,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
+from vhpi.act.checkpoints import checkpoint
 from vhpi.act.layout import Layout
 from vhpi.act.processes import run_streaming
 from vhpi.act.tree_edit import remove_entry, remove_tree
@@ -111,6 +112,7 @@ def _run_rsync(argv: Sequence[str], log: logging.Logger, keep_fds: Sequence[int]
 
     code, tail = run_streaming(argv, on_line, keep_fds)
     log.debug("rsync exit code %s", code)
+    checkpoint("rsync-done")
     return code, tail, parse_stats(stat_lines)
 
 
@@ -160,6 +162,7 @@ def _mirror_in_two_passes(job: Job, layout: Layout, log: logging.Logger, keep_fd
     report.deleted, report.changed = lists.counts["delete"], lists.counts["copy"]
     if outcome.ok:
         _apply_deletions_and_unlinks(lists, layout.latest)
+        checkpoint("unlinked")
         if report.changed:
             argv = transfer_argv(job.rsync_options, job.excludes, job.source, layout.latest,
                                  lists.paths["copy"], _temp_dir(job, layout))

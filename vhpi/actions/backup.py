@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Dict, Mapping, Tuple
 
+from vhpi.act.checkpoints import checkpoint
 from vhpi.act.destination import destination_problem, known_destinations, remember_destination
 from vhpi.act.host_check import host_answers
 from vhpi.act.layout import Layout
@@ -79,6 +80,7 @@ def _back_up(job: Job, intervals: Mapping[str, int], run: Run) -> str:
     if problem:
         raise JobFailed(problem)
     times = _finish_interrupted(layout, job, _snapshot_times(layout, job, used_before, run), run)
+    checkpoint("recovered")
     if clock_is_behind(times, run.now):
         raise JobFailed(_clock_message(times, run.now))
     due = due_intervals(job.active_keep_counts(), intervals, times, run.now)
@@ -101,6 +103,7 @@ def _back_up(job: Job, intervals: Mapping[str, int], run: Run) -> str:
         times = _new_snapshot(layout, job, interval, times, run)
     remember_destination(run.home, job.destination)
     empty_trash(layout, run.log)
+    checkpoint("job-done")
     return f"{label}; done: {_transfer_summary(report)}"
 
 
@@ -185,5 +188,6 @@ def _place(layout: Layout, job: Job, interval: str, keep: int, ready: str, taken
                         "hand if that is what you want.", job.name, interval, plan.excess, keep)
     times = {**times, interval: taken_at}
     write_snapshot_times(layout, times)
+    checkpoint("state-written")
     put_in_place(layout, ready, interval)
     return times

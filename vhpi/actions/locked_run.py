@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
+from vhpi.act.checkpoints import checkpoint
 from vhpi.act.lock import lock_holder, try_lock
 from vhpi.actions.backup import Run, run_backup
 from vhpi.config.model import Config
@@ -39,6 +40,7 @@ def run_locked_backup(config: Config, home: str, now: float, trust_clock: bool) 
         if lock_fd is None:
             code = _report_lock_holder(log, lock_path, now)
         else:
+            checkpoint("locked")
             log.debug("run started with config %s", config.path)
             code = run_backup(config, Run(home, now, log, trust_clock, (lock_fd,)))
         if code and held.lines:
