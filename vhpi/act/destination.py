@@ -37,6 +37,33 @@ def remember_destination(home: str, destination: str) -> None:
         write_json_atomically(os.path.join(home, REGISTRY_NAME), known)
 
 
+def destination_device(layout: Layout) -> int:
+    """Return the device id of the destination folder, to notice later if it is unmounted."""
+    return os.stat(layout.root).st_dev
+
+
+def prepare_destination(layout: Layout) -> None:
+    """Create vhpi's own folders in a checked destination. Only ever one level at a time
+    (never makedirs), so a destination that vanishes mid-run gets nothing written under
+    the empty mountpoint left behind: the writes fail instead."""
+    for folder in (layout.own, layout.work):
+        if not os.path.isdir(folder):
+            os.mkdir(folder)
+
+
+def destination_gone(layout: Layout, device: int) -> Optional[str]:
+    """Return why the destination checked at the start of the job is no longer the same
+    mounted disk (its mark gone, or another file system under the path), or None."""
+    try:
+        same_disk = os.stat(layout.root).st_dev == device and os.path.isfile(layout.mark)
+    except OSError:
+        same_disk = False
+    if same_disk:
+        return None
+    return (f"destination {layout.root} vanished during the run (was the backup disk "
+            f"unmounted?); nothing more was written")
+
+
 def destination_problem(layout: Layout, used_before: bool) -> Optional[str]:
     """Return why `layout.root` must not be written to now, or None when it is fine."""
     root = layout.root

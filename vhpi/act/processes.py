@@ -29,10 +29,15 @@ def run_streaming(argv: Sequence[str], on_line: Callable[[bytes], None],
     except FileNotFoundError:
         return NOT_FOUND, (f"{argv[0]}: command not found",)
     checkpoint(f"{program}-started")
-    with process.stdout:
-        for raw in process.stdout:
-            checkpoint(f"{program}-line")
-            line = raw.rstrip(b"\n")
-            tail.append(line.decode("utf-8", "replace"))
-            on_line(line)
+    try:
+        with process.stdout:
+            for raw in process.stdout:
+                checkpoint(f"{program}-line")
+                line = raw.rstrip(b"\n")
+                tail.append(line.decode("utf-8", "replace"))
+                on_line(line)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
     return process.wait(), tuple(tail)

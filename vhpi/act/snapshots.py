@@ -26,6 +26,7 @@ from typing import List, Sequence, Tuple
 from vhpi.act.checkpoints import checkpoint
 from vhpi.act.files import fsync_folder
 from vhpi.act.layout import Layout
+from vhpi.act.link_limit import LINK_LIMIT_MESSAGE, UNSHARE_SCRATCH, unshare_files_at_link_limit
 from vhpi.act.processes import run_streaming
 from vhpi.act.tree_edit import remove_tree
 from vhpi.decide.rotation import RotationPlan, plan_rotation
@@ -77,7 +78,7 @@ def discard_unfinished(layout: Layout) -> List[str]:
     """Delete trees that a crash cut short while they were being linked; return their names."""
     removed = []
     for name in _work_names(layout):
-        if name.startswith(BUILDING):
+        if name.startswith((BUILDING, UNSHARE_SCRATCH)):
             remove_tree(os.path.join(layout.work, name))
             removed.append(name)
     return removed
@@ -87,6 +88,19 @@ def _trash_prefix(interval: str) -> str:
     return f"{TRASH}{interval}."
 
 
+def _copy_with_links(latest: str, building: str, log: logging.Logger,
+                    keep_fds: Sequence[int]) -> Tuple[int, Tuple[str, ...]]:
+    """Run `cp -al`; on failure remove what it made. Return (exit code, last lines)."""
+    remove_tree(building)
+    argv = ("cp", "-al", "--", latest, building)
+    log.debug("running: %r", list(argv))
+    code, tail = run_streaming(argv, lambda line: log.debug("cp: %s", line.decode("utf-8", "replace")),
+                               keep_fds, tail_lines=200)
+    if code != 0:
+        remove_tree(building)
+    return code, tail
+
+
 def link_tree(layout: Layout, interval: str, taken_at: float, log: logging.Logger,
               keep_fds: Sequence[int] = ()) -> str:
     """Hard-link a copy of backup.latest into the work folder; return the ready tree's path.
@@ -94,15 +108,15 @@ def link_tree(layout: Layout, interval: str, taken_at: float, log: logging.Logge
     Raises SnapshotError (and leaves no partial tree behind) when cp fails, e.g. on a full
     disk, out of inodes, or at the file system's hard-link limit.
     """
-    os.makedirs(layout.work, exist_ok=True)
     building = os.path.join(layout.work, BUILDING + interval)
-    remove_tree(building)
-    argv = ("cp", "-al", "--", layout.latest, building)
-    log.debug("running: %r", list(argv))
-    code, tail = run_streaming(argv, lambda line: log.debug("cp: %s", line.decode("utf-8", "replace")),
-                               keep_fds)
+    code, tail = _copy_with_links(layout.latest, building, log, keep_fds)
+    if code != 0 and any(LINK_LIMIT_MESSAGE in line for line in tail):
+        count = unshare_files_at_link_limit(layout.latest, layout.work, log, keep_fds)
+        log.warning("%s: %d file(s) had reached the file system's hard-link limit; "
+                    "backup.latest got fresh copies of them (older snapshots keep theirs)",
+                    layout.root, count)
+        code, tail = _copy_with_links(layout.latest, building, log, keep_fds)
     if code != 0:
-        remove_tree(building)
         if disk_full_in(tail):
             raise SnapshotError("the destination disk is full (no space or no inodes left) "
                                 f"while linking the {interval} snapshot")

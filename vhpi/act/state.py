@@ -7,7 +7,6 @@ Stored as DEST/.vhpi/state.json, so it travels with the backup disk:
 from __future__ import annotations
 
 import json
-import os
 from typing import Dict, Optional
 
 from vhpi.act.files import write_json_atomically
@@ -52,5 +51,4 @@ def read_snapshot_times(layout: Layout) -> Optional[Dict[str, float]]:
 
 def write_snapshot_times(layout: Layout, times: Dict[str, float]) -> None:
     """Replace the state file atomically with `times`."""
-    os.makedirs(layout.own, exist_ok=True)
     write_json_atomically(layout.state, {"format": FORMAT, "snapshots": times})

@@ -14,6 +14,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 from vhpi.act.checkpoints import checkpoint
 from vhpi.act.layout import Layout
 from vhpi.act.processes import run_streaming
+from vhpi.act.source import source_problem
 from vhpi.act.tree_edit import remove_entry, remove_tree
 from vhpi.config.model import Job
 from vhpi.decide.itemize import (Item, LinkSplit, SplitChooser, UnsafeItemPath, first_split,
@@ -130,7 +131,7 @@ def _temp_dir(job: Job, layout: Layout) -> Optional[str]:
     later snapshot would hold it."""
     temp_dir = os.path.join(layout.work, "rsync-tmp")
     remove_tree(temp_dir)
-    os.makedirs(temp_dir)
+    os.mkdir(temp_dir)
     return temp_dir
 
 
@@ -160,6 +161,10 @@ def _mirror_in_two_passes(job: Job, layout: Layout, log: logging.Logger, keep_fd
         lists.close()
     outcome = classify_exit(code, tail)
     report.deleted, report.changed = lists.counts["delete"], lists.counts["copy"]
+    vanished = source_problem(job.source)
+    if vanished:
+        # an unmounted share looks like a source whose files were all deleted
+        outcome = RsyncOutcome(False, problem=f"the source vanished during the run: {vanished}")
     if outcome.ok:
         _apply_deletions_and_unlinks(lists, layout.latest)
         checkpoint("unlinked")
@@ -183,8 +188,8 @@ def update_latest(job: Job, layout: Layout, log: logging.Logger, keep_fds: Seque
     """
     started = time.monotonic()
     report = TransferReport()
-    os.makedirs(layout.work, exist_ok=True)
-    os.makedirs(layout.latest, exist_ok=True)
+    if not os.path.isdir(layout.latest):
+        os.mkdir(layout.latest)
     mirror = _mirror_in_two_passes if shared else _mirror_in_one_pass
     try:
         outcome = mirror(job, layout, log, keep_fds, report)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Dict, Mapping, Tuple
 
 from vhpi.act.checkpoints import checkpoint
-from vhpi.act.destination import destination_problem, known_destinations, remember_destination
+from vhpi.act.destination import (destination_device, destination_gone, destination_problem,
+                                  known_destinations, prepare_destination, remember_destination)
 from vhpi.act.host_check import host_answers
 from vhpi.act.layout import Layout
 from vhpi.act.snapshots import (SnapshotError, discard_unfinished, empty_trash, link_tree,
@@ -60,7 +61,9 @@ def run_job(job: Job, intervals: Mapping[str, int], run: Run) -> bool:
         run.log.error("job %s: FAILED: %s", job.name, failure)
     except OSError as error:
         run.log.debug("job %s: unexpected error", job.name, exc_info=True)
-        run.log.error("job %s: FAILED: %s; nothing more was rotated", job.name, _describe_os_error(error))
+        vanished = destination_problem(Layout(job.destination), used_before=True)
+        run.log.error("job %s: FAILED: %s; nothing more was rotated", job.name,
+                      vanished or _describe_os_error(error))
     return False
 
 
@@ -79,6 +82,8 @@ def _back_up(job: Job, intervals: Mapping[str, int], run: Run) -> str:
     problem = destination_problem(layout, used_before)
     if problem:
         raise JobFailed(problem)
+    device = destination_device(layout)
+    prepare_destination(layout)
     times = _finish_interrupted(layout, job, _snapshot_times(layout, job, used_before, run), run)
     checkpoint("recovered")
     if clock_is_behind(times, run.now):
@@ -91,15 +96,21 @@ def _back_up(job: Job, intervals: Mapping[str, int], run: Run) -> str:
         run.log.warning("job %s: %s", job.name, warning)
     if not host_answers(job.source_ip, run.log):
         return f"{label}; host {job.source_ip} is offline, skipped"
-    problem = source_problem(job.source)
+    problem = source_problem(job.source) or destination_gone(layout, device)
     if problem:
         raise JobFailed(f"{label}; {problem}")
     report = update_latest(job, layout, run.log, run.keep_fds, shared=_may_share_inodes(layout))
     if not report.ok:
         raise JobFailed(f"{label}; {report.problem}; nothing was rotated")
+    problem = source_problem(job.source) or destination_gone(layout, device)
+    if problem:
+        raise JobFailed(f"{label}; {problem}; nothing was rotated")
     if report.warning:
         run.log.warning("job %s: %s", job.name, report.warning)
     for interval in due:
+        problem = destination_gone(layout, device)
+        if problem:
+            raise JobFailed(problem)
         times = _new_snapshot(layout, job, interval, times, run)
     remember_destination(run.home, job.destination)
     empty_trash(layout, run.log)
