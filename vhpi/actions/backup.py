@@ -83,7 +83,6 @@ def _back_up(job: Job, intervals: Mapping[str, int], run: Run) -> str:
     if problem:
         raise JobFailed(problem)
     device = destination_device(layout)
-    prepare_destination(layout)
     times = _finish_interrupted(layout, job, _snapshot_times(layout, job, used_before, run), run)
     checkpoint("recovered")
     if clock_is_behind(times, run.now):
@@ -99,6 +98,7 @@ def _back_up(job: Job, intervals: Mapping[str, int], run: Run) -> str:
     problem = source_problem(job.source) or destination_gone(layout, device)
     if problem:
         raise JobFailed(f"{label}; {problem}")
+    prepare_destination(layout)
     report = update_latest(job, layout, run.log, run.keep_fds, shared=_may_share_inodes(layout))
     if not report.ok:
         raise JobFailed(f"{label}; {report.problem}; nothing was rotated")
