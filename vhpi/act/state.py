@@ -7,6 +7,7 @@ Stored as DEST/.vhpi/state.json, so it travels with the backup disk:
 from __future__ import annotations
 
 import json
+import os
 from typing import Dict, Optional
 
 from vhpi.act.files import write_json_atomically
@@ -50,5 +51,7 @@ def read_snapshot_times(layout: Layout) -> Optional[Dict[str, float]]:
 
 
 def write_snapshot_times(layout: Layout, times: Dict[str, float]) -> None:
-    """Replace the state file atomically with `times`."""
+    """Replace the state file atomically with `times` (creating DEST/.vhpi, one level only)."""
+    if not os.path.isdir(layout.own):
+        os.mkdir(layout.own)
     write_json_atomically(layout.state, {"format": FORMAT, "snapshots": times})
