@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import sys
 
 from vhpi.act.checkpoints import checkpoint
@@ -30,6 +31,13 @@ def _report_lock_holder(log, lock_path: str, now: float) -> int:
     return 0
 
 
+def _log_peak_memory(log) -> None:
+    """Write the peak resident memory of vhpi itself and of its largest child to debug.log."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    log.debug("peak memory: vhpi %d KiB, largest child (rsync, cp) %d KiB", own, children)
+
+
 def run_locked_backup(config: Config, home: str, now: float, trust_clock: bool) -> int:
     """Run the backup under the lock; return the exit code (0 when another run holds the lock)."""
     os.makedirs(home, mode=0o700, exist_ok=True)
@@ -45,6 +53,7 @@ def run_locked_backup(config: Config, home: str, now: float, trust_clock: bool) 
             code = run_backup(config, Run(home, now, log, trust_clock, (lock_fd,)))
         if code and held.lines:
             print("\n".join(held.lines), file=sys.stderr)
+        _log_peak_memory(log)
         return code
     finally:
         if lock_fd is not None:
