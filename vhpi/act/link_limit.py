@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from typing import Iterator, Sequence
+from typing import Dict, Iterator, List, Sequence, Tuple
 
 from vhpi.act.processes import run_streaming
 
@@ -27,14 +27,26 @@ def link_limit(path: str) -> int:
         return DEFAULT_LINK_LIMIT
 
 
-def files_at_link_limit(root: str, limit: int) -> Iterator[str]:
-    """Yield every non-folder below `root` whose inode cannot take one more name."""
+def names_over_link_limit(root: str, limit: int) -> Iterator[List[str]]:
+    """Yield, per inode that `cp -al` of `root` could not link, every name it has below `root`.
+
+    cp -al adds one name per name the inode has in the tree (rsync -H keeps hard-linked
+    files linked), so an inode with n names in all and k below `root` fails when n + k
+    exceeds the limit. Only inodes past half the limit can; only those are remembered.
+    """
+    candidates: Dict[Tuple[int, int], List[str]] = {}
+    totals: Dict[Tuple[int, int], int] = {}
     for folder, _, names in os.walk(root):
         for name in names:
             path = os.path.join(folder, name)
             info = os.lstat(path)
-            if not stat.S_ISDIR(info.st_mode) and info.st_nlink >= limit:
-                yield path
+            if not stat.S_ISDIR(info.st_mode) and info.st_nlink * 2 > limit:
+                key = (info.st_dev, info.st_ino)
+                candidates.setdefault(key, []).append(path)
+                totals[key] = info.st_nlink
+    for key, paths in candidates.items():
+        if totals[key] + len(paths) > limit:
+            yield paths
 
 
 def copy_to_fresh_inode(path: str, scratch: str, keep_fds: Sequence[int] = ()) -> None:
@@ -47,13 +59,24 @@ def copy_to_fresh_inode(path: str, scratch: str, keep_fds: Sequence[int] = ()) -
     os.rename(scratch, path)
 
 
+def _relink(source: str, path: str, scratch: str) -> None:
+    """Make `path` another name of `source`'s inode, replacing it atomically."""
+    os.link(source, scratch)
+    os.rename(scratch, path)
+
+
 def unshare_files_at_link_limit(latest: str, work: str, log: logging.Logger,
                                 keep_fds: Sequence[int] = ()) -> int:
-    """Give every file in `latest` that is at the link limit a fresh inode; return how many."""
+    """Give every inode in `latest` that cp -al could not link a fresh inode, keeping the
+    names it has in `latest` together on the new one; return how many inodes."""
     limit = link_limit(latest)
+    scratch = os.path.join(work, UNSHARE_SCRATCH)
     count = 0
-    for path in files_at_link_limit(latest, limit):
-        log.debug("%s has %d names, the file system's limit: copying it to a fresh inode", path, limit)
-        copy_to_fresh_inode(path, os.path.join(work, UNSHARE_SCRATCH), keep_fds)
+    for first, *others in names_over_link_limit(latest, limit):
+        log.debug("%s is at the file system's limit of %d names: copying it to a fresh inode",
+                  first, limit)
+        copy_to_fresh_inode(first, scratch, keep_fds)
+        for other in others:
+            _relink(first, other, scratch)
         count += 1
     return count

@@ -7,7 +7,7 @@ Stored as DEST/.vhpi/state.json, so it travels with the backup disk:
 from __future__ import annotations
 
 import json
-import os
+import math
 from typing import Dict, Optional
 
 from vhpi.act.files import write_json_atomically
@@ -20,13 +20,21 @@ class StateError(Exception):
     """The state file exists but cannot be used; the message says why and what to do."""
 
 
+#: Times vhpi accepts in its records: from the epoch to the year 5000.
+LATEST_BELIEVABLE_TIME = 95_617_584_000
+
+
+def _is_time(value: object) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and 0 <= value <= LATEST_BELIEVABLE_TIME)
+
+
 def _times_from(data: object, path: str) -> Dict[str, float]:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise StateError(f"{path} is not a vhpi state file of format {FORMAT}")
     times = data.get("snapshots")
     if not isinstance(times, dict) or not all(
-            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
-            for k, v in times.items()):
+            isinstance(k, str) and _is_time(v) for k, v in times.items()):
         raise StateError(f"{path} has no valid 'snapshots' record")
     return {name: float(when) for name, when in times.items()}
 
@@ -51,7 +59,6 @@ def read_snapshot_times(layout: Layout) -> Optional[Dict[str, float]]:
 
 
 def write_snapshot_times(layout: Layout, times: Dict[str, float]) -> None:
-    """Replace the state file atomically with `times` (creating DEST/.vhpi, one level only)."""
-    if not os.path.isdir(layout.own):
-        os.mkdir(layout.own)
+    """Replace the state file atomically with `times` (DEST/.vhpi must exist: vhpi never
+    creates folders it might write into an empty mountpoint)."""
     write_json_atomically(layout.state, {"format": FORMAT, "snapshots": times})

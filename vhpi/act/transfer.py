@@ -87,7 +87,7 @@ def link_split_chooser(source: str) -> SplitChooser:
             found = os.lstat(os.path.join(root, name))
             if code.startswith(b"h"):
                 return os.path.samestat(found, os.lstat(os.path.join(root, target)))
-            return stat.S_ISLNK(found.st_mode)
+            return stat.S_ISLNK(found.st_mode) and os.readlink(os.path.join(root, name)) == target
         except OSError:
             return False
 
@@ -195,6 +195,9 @@ def update_latest(job: Job, layout: Layout, log: logging.Logger, keep_fds: Seque
         outcome = mirror(job, layout, log, keep_fds, report)
     except UnsafeItemPath as error:
         outcome = RsyncOutcome(False, problem=str(error))
+    vanished = None if outcome.ok else source_problem(job.source)
+    if vanished:
+        outcome = RsyncOutcome(False, problem=f"the source vanished during the run: {vanished}")
     report.ok, report.warning, report.problem = outcome.ok, outcome.warning, outcome.problem
     report.seconds = time.monotonic() - started
     return report

@@ -155,6 +155,7 @@ def _snapshot_times(layout: Layout, job: Job, used_before: bool, run: Run) -> Di
                             f"once with --trust-clock to start new records from now.")
         times = {name: run.now for name in taken}
         if taken:
+            prepare_destination(layout)
             write_snapshot_times(layout, times)
     if run.trust_clock and times != clamp_to_now(times, run.now):
         times = clamp_to_now(times, run.now)
@@ -197,6 +198,9 @@ def _place(layout: Layout, job: Job, interval: str, keep: int, ready: str, taken
         run.log.warning("job %s: %s keeps %d snapshots beyond its keep count of %d (it was "
                         "lowered?); vhpi drops at most one per run. Delete the extra ones by "
                         "hand if that is what you want.", job.name, interval, plan.excess, keep)
+    vanished = destination_problem(layout, used_before=True)
+    if vanished:
+        raise JobFailed(vanished)
     times = {**times, interval: taken_at}
     write_snapshot_times(layout, times)
     checkpoint("state-written")

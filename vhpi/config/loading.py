@@ -51,6 +51,8 @@ def _yaml_problem(path: str, text: str, error: yaml.YAMLError) -> str:
 def read_config_text(path: str) -> str:
     """Return the text of the config file, or raise ConfigError saying why it cannot be read."""
     try:
+        if os.path.exists(path) and not os.path.isdir(path) and not os.path.isfile(path):
+            raise ConfigError([f"{path}: is not a regular file"])
         with open(path, encoding="utf-8") as handle:
             return handle.read()
     except FileNotFoundError:
