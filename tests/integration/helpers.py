@@ -17,23 +17,13 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, faketime_prefix
 
 NOBODY = 65534
 WORK_PREFIXES = ("building.", "ready.", "trash.")
 
 
 # ---------------------------------------------------------------- running vhpi
-
-def faketime_prefix(at: Optional[str]) -> List[str]:
-    """`+2h`/`-400d` style offsets go through `faketime -f`; anything else is an absolute
-    time as `faketime 'YYYY-MM-DD HH:MM:SS'` takes it (a frozen clock)."""
-    if at is None:
-        return []
-    if at[:1] in "+-@":
-        return ["faketime", "-f", at]
-    return ["faketime", at]
-
 
 def vhpi_argv(world, *args: str, at: Optional[str] = None, prefix: Sequence[str] = (),
               python: Optional[str] = None) -> List[str]:
@@ -95,7 +85,7 @@ def python_for_nobody() -> Tuple[Optional[str], Dict[str, str]]:
     for python in dict.fromkeys(c for c in candidates if c):
         probe = subprocess.run(
             ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-             "faketime", "-f", "+0", python, "-c", "import vhpi.main, yaml, schema"],
+             *faketime_prefix("+0"), python, "-c", "import vhpi.main, yaml, schema"],
             env=dict(os.environ, **env), cwd="/", capture_output=True, timeout=60)
         if probe.returncode == 0:
             return python, env

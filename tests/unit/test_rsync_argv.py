@@ -34,7 +34,7 @@ def test_transfer_argv_exactly():
         "rsync", "-aHAXS", "--numeric-ids", "--exclude", "cache", "-v",
         "--exclude=lost+found/*", "--exclude=.cache/chromium/*", "--exclude=with space",
         "--exclude=--not-an-option", "--no-recursive", "--files-from=/backup/.vhpi/work/copy.list",
-        "--from0", "--ignore-missing-args", "--temp-dir=/backup/.vhpi/work/rsync-tmp", "--stats", "--no-human-readable", ITEM_FORMAT,
+        "--from0", "--temp-dir=/backup/.vhpi/work/rsync-tmp", "--stats", "--no-human-readable", ITEM_FORMAT,
         "/mnt/src/", "/backup/backup.latest/")
 
 

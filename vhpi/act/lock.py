@@ -26,6 +26,18 @@ def try_lock(path: str) -> Optional[int]:
     return fd
 
 
+def try_lock_folder(path: str) -> Optional[int]:
+    """Take an exclusive lock on the folder `path` itself (nothing is created in it) without
+    waiting; return the fd, or None when another process holds it."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
 def lock_holder(path: str) -> Tuple[str, Optional[float]]:
     """Return (pid, start time) of the process that holds the lock at `path`, from what it
     wrote there; ("unknown", None) when that cannot be read."""

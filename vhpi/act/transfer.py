@@ -20,7 +20,8 @@ from vhpi.config.model import Job
 from vhpi.decide.itemize import (Item, LinkSplit, SplitChooser, UnsafeItemPath, first_split,
                                  parse_item_line)
 from vhpi.decide.rsync_argv import dry_run_argv, mirror_argv, transfer_argv
-from vhpi.decide.rsync_result import RsyncOutcome, classify_exit, parse_stats
+from vhpi.decide.rsync_result import (RsyncOutcome, classify_copy_pass, classify_exit, is_error_line,
+                                     is_missing_source_line, parse_stats)
 
 
 @dataclass
@@ -96,10 +97,23 @@ def link_split_chooser(source: str) -> SplitChooser:
     return choose
 
 
+@dataclass
+class _RsyncRun:
+    """One finished rsync pass: exit code, last lines, --stats figures, and its error lines
+    counted as "a listed path is missing" or anything else."""
+
+    code: int = 0
+    tail: Tuple[str, ...] = ()
+    stats: Dict[str, int] = field(default_factory=dict)
+    missing: int = 0
+    other_errors: int = 0
+
+
 def _run_rsync(argv: Sequence[str], log: logging.Logger, keep_fds: Sequence[int],
-               on_item=None, choose: SplitChooser = first_split) -> Tuple[int, Tuple[str, ...], Dict[str, int]]:
-    """Run one rsync pass; log its output to debug.log; return (code, last lines, stats)."""
+               on_item=None, choose: SplitChooser = first_split) -> _RsyncRun:
+    """Run one rsync pass, logging its output to debug.log; return what it did."""
     log.debug("running: %r", list(argv))
+    result = _RsyncRun()
     stat_lines = []
 
     def on_line(line: bytes) -> None:
@@ -109,12 +123,17 @@ def _run_rsync(argv: Sequence[str], log: logging.Logger, keep_fds: Sequence[int]
         text = line.decode("utf-8", "backslashreplace")
         if text.startswith(("Number of ", "Total ")):
             stat_lines.append(text)
+        elif is_missing_source_line(text):
+            result.missing += 1
+        elif is_error_line(text) and not text.startswith("rsync error: some files"):
+            result.other_errors += 1
         log.debug("rsync: %s", text)
 
-    code, tail = run_streaming(argv, on_line, keep_fds)
-    log.debug("rsync exit code %s", code)
+    result.code, result.tail = run_streaming(argv, on_line, keep_fds)
+    result.stats = parse_stats(stat_lines)
+    log.debug("rsync exit code %s", result.code)
     checkpoint("rsync-done")
-    return code, tail, parse_stats(stat_lines)
+    return result
 
 
 def _apply_deletions_and_unlinks(lists: _ItemLists, latest: str) -> None:
@@ -146,8 +165,9 @@ def _mirror_in_one_pass(job: Job, layout: Layout, log: logging.Logger, keep_fds:
                         report: TransferReport) -> RsyncOutcome:
     """One plain rsync, for a backup.latest that no snapshot shares inodes with."""
     argv = mirror_argv(job.rsync_options, job.excludes, job.source, layout.latest, _temp_dir(job, layout))
-    code, tail, report.stats = _run_rsync(argv, log, keep_fds, lambda item: _count_item(report, item))
-    return classify_exit(code, tail)
+    copied = _run_rsync(argv, log, keep_fds, lambda item: _count_item(report, item))
+    report.stats = copied.stats
+    return classify_exit(copied.code, copied.tail)
 
 
 def _mirror_in_two_passes(job: Job, layout: Layout, log: logging.Logger, keep_fds: Sequence[int],
@@ -155,11 +175,11 @@ def _mirror_in_two_passes(job: Job, layout: Layout, log: logging.Logger, keep_fd
     """List the differences, free shared inodes, then copy exactly the listed paths."""
     with ExitStack() as stack:
         lists = _ItemLists(layout.work, stack)
-        code, tail, _ = _run_rsync(dry_run_argv(job.rsync_options, job.excludes, job.source,
-                                                layout.latest), log, keep_fds, lists.add,
-                                   link_split_chooser(job.source))
+        listed = _run_rsync(dry_run_argv(job.rsync_options, job.excludes, job.source,
+                                         layout.latest), log, keep_fds, lists.add,
+                            link_split_chooser(job.source))
         lists.close()
-    outcome = classify_exit(code, tail)
+    outcome = classify_exit(listed.code, listed.tail)
     report.deleted, report.changed = lists.counts["delete"], lists.counts["copy"]
     vanished = source_problem(job.source)
     if vanished:
@@ -171,9 +191,10 @@ def _mirror_in_two_passes(job: Job, layout: Layout, log: logging.Logger, keep_fd
         if report.changed:
             argv = transfer_argv(job.rsync_options, job.excludes, job.source, layout.latest,
                                  lists.paths["copy"], _temp_dir(job, layout))
-            code, tail, report.stats = _run_rsync(argv, log, keep_fds)
-            copied = classify_exit(code, tail)
-            outcome = copied if not copied.ok or copied.warning else outcome
+            copied = _run_rsync(argv, log, keep_fds)
+            report.stats = copied.stats
+            result = classify_copy_pass(copied.code, copied.tail, copied.missing, copied.other_errors)
+            outcome = result if not result.ok or result.warning else outcome
     for path in lists.paths.values():
         os.unlink(path)
     return outcome

@@ -10,13 +10,14 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, Mapping, Tuple
 
 from vhpi.act.checkpoints import checkpoint
 from vhpi.act.destination import (destination_device, destination_gone, destination_problem,
                                   known_destinations, prepare_destination, remember_destination)
 from vhpi.act.host_check import host_answers
+from vhpi.act.lock import try_lock_folder
 from vhpi.act.layout import Layout
 from vhpi.act.snapshots import (SnapshotError, discard_unfinished, empty_trash, link_tree,
                                 make_room, put_in_place, ready_trees)
@@ -82,6 +83,20 @@ def _back_up(job: Job, intervals: Mapping[str, int], run: Run) -> str:
     problem = destination_problem(layout, used_before)
     if problem:
         raise JobFailed(problem)
+    lock_fd = try_lock_folder(layout.root)
+    if lock_fd is None:
+        return ("another vhpi run (another user or HOME?) is working on this destination; "
+                "skipped")
+    try:
+        return _back_up_locked(job, intervals, layout, used_before,
+                               replace(run, keep_fds=run.keep_fds + (lock_fd,)))
+    finally:
+        os.close(lock_fd)
+
+
+def _back_up_locked(job: Job, intervals: Mapping[str, int], layout: Layout, used_before: bool,
+                    run: Run) -> str:
+    """Back up a job whose destination is checked and locked by this process."""
     device = destination_device(layout)
     times = _finish_interrupted(layout, job, _snapshot_times(layout, job, used_before, run), run)
     checkpoint("recovered")

@@ -6,8 +6,9 @@
    listed paths. rsync therefore only ever writes new inodes, and never chmods, chowns or
    touches an inode that an older snapshot holds. Unchanged files are not visited twice.
 
-A path that vanishes from the source between the two passes is skipped
-(--ignore-missing-args): the snapshot holds the source as it was when copied.
+A path that vanishes from the source between the two passes makes the copy pass report
+"link_stat failed" (exit 23); vhpi counts that as success with a warning (see
+vhpi.decide.rsync_result.classify_copy_pass): the snapshot holds the source as copied.
 
 A backup.latest that no snapshot shares yet (the first backup) gets one plain pass.
 """
@@ -52,7 +53,7 @@ def transfer_argv(options: Tuple[str, ...], excludes: Iterable[str], source: str
                   latest: str, files_from: str, temp_dir: Optional[str] = None) -> Tuple[str, ...]:
     """Return the argv of the pass that copies exactly the paths listed in `files_from`."""
     return (RSYNC, *without_delete_options(options), *exclude_arguments(excludes),
-            "--no-recursive", f"--files-from={files_from}", "--from0", "--ignore-missing-args",
+            "--no-recursive", f"--files-from={files_from}", "--from0",
             *_temp_dir_argument(temp_dir), *REPORTING,
             source_argument(source), latest.rstrip("/") + "/")
 

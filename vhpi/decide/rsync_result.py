@@ -63,6 +63,27 @@ def classify_exit(code: int, messages: Iterable[str] = ()) -> RsyncOutcome:
     return RsyncOutcome(False, problem=f"rsync failed with code {code}: {meaning}")
 
 
+def is_error_line(line: str) -> bool:
+    """True for a line where rsync reports a problem with one file or with the run."""
+    return line.startswith("rsync: ") or line.startswith("rsync error: ")
+
+
+def is_missing_source_line(line: str) -> bool:
+    """True for rsync's report that a path it was told to copy no longer exists."""
+    return (line.startswith("rsync: ") and "link_stat" in line
+            and "No such file or directory" in line)
+
+
+def classify_copy_pass(code: int, messages: Iterable[str], missing: int, other_errors: int) -> RsyncOutcome:
+    """The copy pass gets the paths the dry run listed; a path that vanished from the source
+    in between makes rsync exit 23 (link_stat failed). When that is the only kind of error,
+    the copy is complete for the source as it now is: success, with a warning."""
+    if code == 23 and missing and not other_errors:
+        return RsyncOutcome(True, warning=f"{missing} file(s) vanished from the source while "
+                                          f"they were being copied")
+    return classify_exit(code, messages)
+
+
 _STAT_LINE = re.compile(r"^(Number of files|Number of created files|Number of deleted files|"
                         r"Number of regular files transferred|Total file size|"
                         r"Total transferred file size|Total bytes sent|Total bytes received): ([\d,]+)(?![\d.,A-Za-z])")
