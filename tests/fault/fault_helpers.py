@@ -7,7 +7,6 @@ Fixtures defined here (`mounts`) are imported by the test modules that use them.
 from __future__ import annotations
 
 import errno
-import glob
 import math
 import os
 import shutil
@@ -20,22 +19,12 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
+from tests.conftest import LIBFAKETIME
 from tests.integration import helpers as integration
 from tests.integration.helpers import (ino, listing, manifest, without_link_counts,
                                        work_leftovers, write_config, write_files)
 
 # ---------------------------------------------------------------- a fake clock, without the wrapper
-
-#: libfaketime itself, preloaded with FAKETIME set. The `faketime` wrapper makes a named
-#: semaphore and a shared-memory file in /dev/shm per run, named by its pid, and leaves them
-#: behind when it is SIGKILLed (as crash tests do to whole process groups); a later wrapper
-#: that gets the same pid then fails at sem_open ("The faketime wrapper only works on
-#: platforms that support the sem_open() system call"), a random test failure. The
-#: preloaded library goes on without its shared memory when its name is taken.
-LIBFAKETIME = next((path for path in sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
-                    + ["/usr/lib/faketime/libfaketime.so.1", "/usr/local/lib/faketime/libfaketime.so.1"]
-                    if os.path.exists(path)), None)
-
 
 def fake_clock_env(at: Optional[str]) -> Dict[str, str]:
     """The environment that runs a program with its clock at `at`: an offset ("+2h",

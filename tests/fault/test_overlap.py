@@ -12,7 +12,6 @@ import signal
 import subprocess
 import time
 
-import pytest
 
 from tests.fault.fault_helpers import (assert_history_kept, assert_no_work_left, build_history,
                                        log_mark, paused_vhpi, snapshot_record, vhpi)

@@ -17,8 +17,11 @@ def fsync_folder(path: str) -> None:
 
 
 def write_json_atomically(path: str, data: Any) -> None:
-    """Replace `path` with `data` as JSON so that a crash leaves the old or the new file, whole."""
-    temporary = f"{path}.tmp.{os.getpid()}"
+    """Replace `path` with `data` as JSON so that a crash leaves the old or the new file, whole.
+
+    The temporary name is fixed (callers hold vhpi's locks), so one a crash left behind is
+    simply overwritten by the next write instead of piling up."""
+    temporary = f"{path}.tmp"
     try:
         with open(temporary, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=1, sort_keys=True)
