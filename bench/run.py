@@ -808,7 +808,7 @@ def parse_arguments(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--large", action=argparse.BooleanOptionalAction, default=True,
                         help=f"add a tree of {LARGE_COUNT} files of {LARGE_BYTES >> 20} MiB (default on)")
     parser.add_argument("--repeats", type=int, default=5, help="measured rounds per case (default 5)")
-    parser.add_argument("--work", help="make the work folder inside DIR (default: a new temp folder)")
+    parser.add_argument("--work", metavar="DIR", help="make the work folder inside DIR (default: a new temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder at the end")
     parser.add_argument("--out", default=os.path.join(REPO, "bench", "results.md"),
                         help="Markdown results file (default bench/results.md)")
