@@ -29,8 +29,8 @@ def test_example_config_backs_up_relative_paths(tmp_path, monkeypatch):
         asked.append(host)
         return True
 
-    from vhpi.actions import backup
-    monkeypatch.setattr(backup, "host_answers", host_answers)
+    from vhpi.actions import copy_and_rotate
+    monkeypatch.setattr(copy_and_rotate, "host_answers", host_answers)
     from vhpi.main import main
     assert main(["--config", str(folder / "config.yaml")]) == 0
     assert asked == ["192.168.178.20"]

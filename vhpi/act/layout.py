@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from vhpi.decide.snapshot_names import LATEST_NAME
 
 DESTINATION_MARK = ".backup_destination"
+#: Names in DEST/.vhpi/work/ that a run leaves only when it was cut short (see
+#: vhpi.act.snapshots and vhpi.act.link_limit).
+UNFINISHED_WORK_PREFIXES = ("building.", "ready.", "trash.", "unshare.")
 SOURCE_MARK = ".backup_valid"
 
 
@@ -46,3 +49,12 @@ class Layout:
 
     def snapshot(self, name: str) -> str:
         return os.path.join(self.root, name)
+
+
+def work_has_leftovers(layout: Layout) -> bool:
+    """True when the work folder holds trees or files an interrupted run left."""
+    try:
+        names = os.listdir(layout.work)
+    except FileNotFoundError:
+        return False
+    return any(name.startswith(UNFINISHED_WORK_PREFIXES) for name in names)

@@ -19,6 +19,7 @@ only after every ready tree is in place.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from typing import List, Sequence, Tuple
@@ -28,6 +29,7 @@ from vhpi.act.files import fsync_folder
 from vhpi.act.layout import Layout
 from vhpi.act.link_limit import LINK_LIMIT_MESSAGE, UNSHARE_SCRATCH, unshare_files_at_link_limit
 from vhpi.act.processes import run_streaming
+from vhpi.act.relink import relink_tree
 from vhpi.act.tree_edit import remove_tree
 from vhpi.decide.rotation import RotationPlan, plan_rotation
 from vhpi.decide.rsync_result import disk_full_in
@@ -122,6 +124,63 @@ def link_tree(layout: Layout, interval: str, taken_at: float, log: logging.Logge
                                 f"while linking the {interval} snapshot")
         detail = "; ".join(tail[-3:]) or f"exit code {code}"
         raise SnapshotError(f"linking the {interval} snapshot failed: {detail}")
+    return _declare_ready(layout, building, interval, taken_at)
+
+
+#: Recycling needs new folders and names only where the trees differ; below this much free
+#: space or these many free inodes vhpi takes the plain cp -al path, which drops nothing
+#: until the new tree is complete.
+RECYCLE_MIN_FREE_BYTES = 64 << 20
+RECYCLE_MIN_FREE_INODES = 4096
+RECYCLED = "recycled"
+
+
+def has_room_to_recycle(layout: Layout) -> bool:
+    """True when the destination has clearly enough free space and inodes to recycle."""
+    info = os.statvfs(layout.root)
+    enough_inodes = info.f_files == 0 or info.f_favail >= RECYCLE_MIN_FREE_INODES
+    return info.f_bavail * info.f_frsize >= RECYCLE_MIN_FREE_BYTES and enough_inodes
+
+
+def recycle_oldest(layout: Layout, interval: str, oldest: int, taken_at: float,
+                   log: logging.Logger, keep_fds: Sequence[int] = ()) -> str:
+    """Turn `<interval>.<oldest>`, the snapshot this rotation drops, into the new one: move
+    it into the work folder and relink it to match backup.latest (vhpi.act.relink), instead
+    of deleting one tree and linking another. Returns the ready tree's path.
+
+    The dropped snapshot is renamed to `trash.<interval>.recycled`, which also tells a
+    recovery run that this rotation's drop is done; its top-level entries then move into a
+    new `building.<interval>` folder, so the new snapshot never has the dropped one's
+    folder. A crash from here on leaves trash and building trees that the next run deletes:
+    that is the snapshot the rotation was dropping anyway.
+    """
+    trash = os.path.join(layout.work, _trash_prefix(interval) + RECYCLED)
+    building = os.path.join(layout.work, BUILDING + interval)
+    remove_tree(trash)
+    remove_tree(building)
+    os.rename(layout.snapshot(snapshot_name(interval, oldest)), trash)
+    fsync_folder(layout.root)
+    checkpoint("dropped")
+    os.mkdir(building)
+    for name in os.listdir(trash):
+        os.rename(os.path.join(trash, name), os.path.join(building, name))
+    try:
+        counts = relink_tree(layout.latest, building)
+    except OSError as error:
+        if error.errno != errno.EMLINK:
+            raise
+        count = unshare_files_at_link_limit(layout.latest, layout.work, log, keep_fds)
+        log.warning("%s: %d file(s) had reached the file system's hard-link limit; "
+                    "backup.latest got fresh copies of them (older snapshots keep theirs)",
+                    layout.root, count)
+        counts = relink_tree(layout.latest, building)
+    log.debug("recycled %s.%d: %d entries kept, %d linked anew, %d removed", interval, oldest,
+              counts.kept, counts.linked, counts.removed)
+    return _declare_ready(layout, building, interval, taken_at)
+
+
+def _declare_ready(layout: Layout, building: str, interval: str, taken_at: float) -> str:
+    """Flush the finished tree to disk and rename it to its ready name; return that path."""
     checkpoint("linked")
     os.sync()
     ready = os.path.join(layout.work, ready_name(interval, taken_at))

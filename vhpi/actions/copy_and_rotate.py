@@ -1,0 +1,121 @@
+"""Copying and rotating, once something is due (imported only then, so that the hourly
+"nothing due" run stays fast): host answers -> source sentinel -> rsync into
+backup.latest -> re-checks -> a new snapshot per due interval. Also finishing the
+snapshot work a crash left behind."""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, List
+
+from vhpi.act.checkpoints import checkpoint
+from vhpi.act.destination import (destination_gone, destination_problem, prepare_destination,
+                                  remember_destination)
+from vhpi.act.host_check import host_answers
+from vhpi.act.layout import Layout
+from vhpi.act.snapshots import (SnapshotError, discard_unfinished, empty_trash, has_room_to_recycle,
+                                link_tree, make_room, put_in_place, ready_trees, recycle_oldest)
+from vhpi.act.source import source_problem
+from vhpi.act.state import write_snapshot_times
+from vhpi.act.transfer import TransferReport, update_latest
+from vhpi.act.tree_edit import remove_tree
+from vhpi.actions.run_context import JobFailed, Run
+from vhpi.config.model import Job
+from vhpi.decide.snapshot_names import LATEST_NAME, snapshot_numbers
+from vhpi.decide.units import format_moment, human_bytes
+
+
+def copy_and_rotate(job: Job, layout: Layout, device: int, due: List[str],
+                    times: Dict[str, float], run: Run) -> str:
+    """Back up the source into backup.latest and make a snapshot for each due interval;
+    return the job's summary line (raises JobFailed before rotating anything on trouble)."""
+    label = "due " + ", ".join(due)
+    for warning in job.warnings:
+        run.log.warning("job %s: %s", job.name, warning)
+    if not host_answers(job.source_ip, run.log):
+        return f"{label}; host {job.source_ip} is offline, skipped"
+    problem = source_problem(job.source) or destination_gone(layout, device)
+    if problem:
+        raise JobFailed(f"{label}; {problem}")
+    prepare_destination(layout)
+    report = update_latest(job, layout, run.log, run.keep_fds, shared=_may_share_inodes(layout))
+    if not report.ok:
+        raise JobFailed(f"{label}; {report.problem}; nothing was rotated")
+    problem = source_problem(job.source) or destination_gone(layout, device)
+    if problem:
+        raise JobFailed(f"{label}; {problem}; nothing was rotated")
+    if report.warning:
+        run.log.warning("job %s: %s", job.name, report.warning)
+    for interval in due:
+        problem = destination_gone(layout, device)
+        if problem:
+            raise JobFailed(problem)
+        times = _new_snapshot(layout, job, interval, times, run)
+    remember_destination(run.home, job.destination)
+    empty_trash(layout, run.log)
+    checkpoint("job-done")
+    return f"{label}; done: {_transfer_summary(report)}"
+
+
+def _may_share_inodes(layout: Layout) -> bool:
+    """True unless the destination holds nothing but backup.latest and vhpi's own folders:
+    any other folder may be a snapshot (of this or a since removed interval)."""
+    return any(not name.startswith(".") and name != LATEST_NAME for name in os.listdir(layout.root))
+
+
+def _transfer_summary(report: TransferReport) -> str:
+    files = report.stats.get("Number of regular files transferred", 0)
+    size = report.stats.get("Total transferred file size", 0)
+    sent = report.stats.get("Total bytes sent", 0)
+    return (f"{files} files ({human_bytes(size)}) copied, {human_bytes(sent)} sent, "
+            f"{report.deleted} deleted, rsync {report.seconds:.1f} s")
+
+
+def finish_interrupted(layout: Layout, job: Job, times: Dict[str, float], run: Run) -> Dict[str, float]:
+    """Clear work that a crash cut short and put in place snapshots that were complete."""
+    for name in discard_unfinished(layout):
+        run.log.info("job %s: removed %s, left by an interrupted run", job.name, name)
+    for interval, taken_at, ready in ready_trees(layout):
+        keep = job.keep_counts.get(interval, 0)
+        if keep <= 0:
+            run.log.warning("job %s: removed a finished %s snapshot: the interval is no longer "
+                            "configured", job.name, interval)
+            remove_tree(ready)
+            continue
+        times = _place(layout, job, interval, keep, ready, taken_at, times, run)
+        run.log.info("job %s: finished the %s snapshot of %s that an interrupted run left",
+                     job.name, interval, format_moment(taken_at))
+    empty_trash(layout, run.log)
+    return times
+
+
+def _new_snapshot(layout: Layout, job: Job, interval: str, times: Dict[str, float], run: Run) -> Dict[str, float]:
+    """Make the new `<interval>.0`: recycle the snapshot the rotation drops when there is
+    one (and room), else hard-link a fresh tree."""
+    numbers = snapshot_numbers(os.listdir(layout.root), interval)
+    try:
+        if len(numbers) >= job.keep_counts[interval] and has_room_to_recycle(layout):
+            ready = recycle_oldest(layout, interval, numbers[-1], run.now, run.log, run.keep_fds)
+        else:
+            ready = link_tree(layout, interval, run.now, run.log, run.keep_fds)
+    except SnapshotError as error:
+        raise JobFailed(str(error))
+    return _place(layout, job, interval, job.keep_counts[interval], ready, run.now, times, run)
+
+
+def _place(layout: Layout, job: Job, interval: str, keep: int, ready: str, taken_at: float,
+           times: Dict[str, float], run: Run) -> Dict[str, float]:
+    """Rotate `interval`, record `taken_at` for it, and put the ready tree in as `<interval>.0`."""
+    plan = make_room(layout, interval, keep)
+    if plan.excess:
+        run.log.warning("job %s: %s keeps %d snapshots beyond its keep count of %d (it was "
+                        "lowered?); vhpi drops at most one per run. Delete the extra ones by "
+                        "hand if that is what you want.", job.name, interval, plan.excess, keep)
+    vanished = destination_problem(layout, used_before=True)
+    if vanished:
+        raise JobFailed(vanished)
+    times = {**times, interval: taken_at}
+    write_snapshot_times(layout, times)
+    checkpoint("state-written")
+    put_in_place(layout, ready, interval)
+    return times
