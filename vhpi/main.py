@@ -48,22 +48,40 @@ def load_config(path: str):
     return validate_config(load_raw_config(path), os.path.expanduser(path))
 
 
+def load_config_for_run(path: str, home: str):
+    """Return the Config for a backup run: the cached copy when the file is unchanged, else
+    a full load and validation, remembered for next time (raises ConfigError)."""
+    from vhpi.config.cache import cached_config, remember_config
+    full_path = os.path.expanduser(path)
+    try:
+        config = cached_config(home, full_path)
+    except OSError:
+        config = None
+    if config is None:
+        config = load_config(path)
+        remember_config(home, full_path, config)
+    return config
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run vhpi with command-line arguments `argv`; return the exit code."""
     now = time.time()
     arguments, stop_code = parse_arguments(argv)
     if arguments is None:
         return stop_code
-    from vhpi.config.loading import ConfigError
+    from vhpi.config.errors import ConfigError
+    home = os.path.expanduser(HOME)
     try:
-        config = load_config(arguments.config)
+        if arguments.dry_run:
+            config = load_config(arguments.config)
+        else:
+            config = load_config_for_run(arguments.config, home)
     except ConfigError as error:
         print(f"vhpi: the config cannot be used ({len(error.problems)} problem"
               f"{'s' if len(error.problems) != 1 else ''}); nothing was done:", file=sys.stderr)
         for problem in error.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_USAGE
-    home = os.path.expanduser(HOME)
     if arguments.dry_run:
         from vhpi.actions.dry_run import run_dry_run
         return run_dry_run(config, home, now, print)

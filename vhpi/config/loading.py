@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import Any, List
+from typing import Any
 
 import yaml
 
+from vhpi.config.errors import ConfigError
+
 DEFAULT_CONFIG_PATH = os.path.join("~", ".very_hungry_pi", "config.yaml")
-
-
-class ConfigError(Exception):
-    """The config cannot be used; `problems` lists every reason, one sentence each."""
-
-    def __init__(self, problems: List[str]):
-        super().__init__("\n".join(problems))
-        self.problems = list(problems)
 
 
 class _StrictLoader(yaml.SafeLoader):

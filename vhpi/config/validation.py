@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from schema import And, Or, Schema, SchemaError
 
-from vhpi.config.loading import ConfigError
+from vhpi.config.errors import ConfigError
 from vhpi.config.model import Config, Job
 from vhpi.decide.rsync_options import DEFAULT_RSYNC_OPTIONS, check_rsync_options
 

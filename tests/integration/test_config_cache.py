@@ -1,0 +1,48 @@
+"""The validated-config cache: used only while the config file is unchanged."""
+
+import json
+import subprocess
+import sys
+
+from tests.integration.helpers import vhpi
+
+
+def _modules_loaded(world) -> str:
+    """Run vhpi with -X importtime and return its import log."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "vhpi.main", "--config",
+                             str(world.config)], env=world.env(), cwd=world.root,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result
+    return result.stderr
+
+
+def test_an_unchanged_config_is_not_parsed_again(world):
+    vhpi(world, code=0)
+    assert (world.vhpi_home / "config.cache.json").exists()
+    imports = _modules_loaded(world)
+    assert "| yaml" not in imports and "schema" not in imports
+    assert "nothing due" in world.info_log.splitlines()[-1]
+
+
+def test_a_changed_config_is_read_again(world):
+    vhpi(world, code=0)
+    world.write_config(snapshots={"hourly": 3, "daily": 2, "weekly": 1},
+                       intervals={"hourly": 3600, "daily": 86400, "weekly": 604800})
+    vhpi(world, code=0)
+    assert "due weekly; done" in world.info_log.splitlines()[-1]
+    assert "weekly.0" in world.snapshots()
+
+
+def test_a_broken_config_is_reported_even_after_a_good_one_was_cached(world):
+    vhpi(world, code=0)
+    world.config.write_text("app_cfg: [\n")
+    result = vhpi(world, code=2)
+    assert "line 2" in result.stderr
+
+
+def test_a_damaged_cache_means_a_full_load(world):
+    vhpi(world, code=0)
+    (world.vhpi_home / "config.cache.json").write_text("{not json")
+    vhpi(world, code=0)
+    cached = json.loads((world.vhpi_home / "config.cache.json").read_text())
+    assert cached["config"]["jobs"][0]["destination"] == str(world.dest)

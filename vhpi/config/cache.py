@@ -1,0 +1,56 @@
+"""A validated copy of the config, so that the hourly run does not import and run the YAML
+parser and the validator when the file has not changed (on a Pi Zero that is most of the
+time a "nothing due" run takes).
+
+The copy lives in ~/.very_hungry_pi/config.cache.json and is used only when the config
+file's path, inode, size and modification time and vhpi's version all match; anything
+else (or a damaged copy) means a full load. Only a config that validated is ever cached.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from typing import List, Optional
+
+from vhpi import __version__
+from vhpi.config.model import Config, Job
+
+CACHE_NAME = "config.cache.json"
+
+
+def config_key(path: str) -> List:
+    """Return what identifies this exact version of the config file."""
+    info = os.stat(path)
+    return [os.path.realpath(path), info.st_ino, info.st_size, info.st_mtime_ns, __version__]
+
+
+def _config_from(data: dict) -> Config:
+    jobs = tuple(Job(**{**job, "rsync_options": tuple(job["rsync_options"]),
+                        "excludes": tuple(job["excludes"]), "warnings": tuple(job["warnings"])})
+                 for job in data["jobs"])
+    return Config(data["path"], dict(data["intervals"]), jobs)
+
+
+def cached_config(home: str, path: str) -> Optional[Config]:
+    """Return the cached Config when it belongs to the config file as it is now, else None."""
+    try:
+        with open(os.path.join(home, CACHE_NAME), encoding="utf-8") as handle:
+            cached = json.load(handle)
+        if cached["key"] != config_key(path):
+            return None
+        return _config_from(cached["config"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def remember_config(home: str, path: str, config: Config) -> None:
+    """Store a validated Config for the config file as it is now (best effort)."""
+    from vhpi.act.files import write_json_atomically
+    try:
+        os.makedirs(home, mode=0o700, exist_ok=True)
+        write_json_atomically(os.path.join(home, CACHE_NAME),
+                              {"key": config_key(path), "config": asdict(config)})
+    except OSError:
+        pass
