@@ -8,12 +8,13 @@ from __future__ import annotations
 import fcntl
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from tests.conftest import LIBFAKETIME
 from tests.fault.invariants import Ledger
@@ -167,6 +168,7 @@ class CrashWorld:
         write_config(world, intervals=INTERVALS, snapshots=keep)
         self.ledger = Ledger(keep)
         self.trial = -1
+        self.last_debug = ""
         if bulk:  # files that never change, to make `cp -al` take a while
             write_files(world.source, {f"bulk/b{n // 100:02}/g{n % 100:02}.txt": str(n)
                                        for n in range(bulk)}, mtime=BASE_MTIME)
@@ -181,8 +183,15 @@ class CrashWorld:
         evolve(self.world.source, self.trial)
         self.ledger.run_starts(self.world.source)
 
-    def check(self, note: str, mode: str = "finished") -> None:
-        self.ledger.check(self.world, self.campaign, f"trial {self.trial}: {note}", mode)
+    def check(self, note: str, mode: str = "finished", cut: Tuple[str, ...] = ()) -> None:
+        self.ledger.check(self.world, self.campaign, f"trial {self.trial}: {note}", mode, cut)
+
+    def _debug_size(self) -> int:
+        log = self.world.vhpi_home / "debug.log"
+        return log.stat().st_size if log.exists() else 0
+
+    def _debug_since(self, size: int) -> str:
+        return debug_log(self.world).encode()[size:].decode(errors="replace")
 
     def set_keep(self, keep) -> None:
         """Change the config's keep counts for the runs from now on."""
@@ -191,11 +200,13 @@ class CrashWorld:
 
     def normal_run(self, note: str) -> float:
         """Run vhpi to the end at the trial's time; check it went fine and every invariant
-        holds; return how long it took."""
+        holds; return how long it took. What it wrote to debug.log is kept in `last_debug`."""
         at, env = fake_clock(self.offset)
+        size = self._debug_size()
         started = time.monotonic()
         result = vhpi(self.world, at=at, env=env, code=0)
         seconds = time.monotonic() - started
+        self.last_debug = self._debug_since(size)
         assert result.stdout == result.stderr == "", describe(result, self.world)
         assert "FAILED" not in job_line(self.world), describe(result, self.world)
         self.ledger.run_finished()
@@ -210,8 +221,7 @@ class CrashWorld:
     def crash_run(self, crash_at: str) -> Tuple[int, str]:
         """Run vhpi with VHPI_CRASH_AT=crash_at in its own session; return its exit code and
         what it wrote to debug.log."""
-        log = self.world.vhpi_home / "debug.log"
-        size = log.stat().st_size if log.exists() else 0
+        size = self._debug_size()
         at, env = fake_clock(self.offset)
         process = start_vhpi(self.world, at=at, env={**env, "VHPI_CRASH_AT": crash_at},
                              log_to=self.world.root / "crash.out")
@@ -223,7 +233,7 @@ class CrashWorld:
                 process.wait()
         _after_kill(self.world, process, wrapped=at is not None)
         self.campaign.add("crash trials")
-        return code, debug_log(self.world).encode()[size:].decode(errors="replace")
+        return code, self._debug_since(size)
 
     def kill_after(self, delay: float) -> Tuple[bool, list]:
         """Start vhpi, SIGKILL its whole process group after `delay` s; return whether it
@@ -303,3 +313,22 @@ def rsync_lines(debug_text: str) -> int:
     """How many lines of rsync output a run logged."""
     return sum(1 for line in debug_text.splitlines() if " DEBUG   rsync: " in line)
 
+
+#: How vhpi began each new snapshot (vhpi.act.snapshots): the recycle path logs
+#: "recycled <interval>.<n>: ..." once it has relinked the dropped snapshot into the new
+#: tree; the link path logs cp's argv before it runs `cp -al ... building.<interval>`.
+_RECYCLED = re.compile(r" DEBUG   recycled (\S+)\.(?:0|[1-9][0-9]*): ")
+_LINKING = re.compile(r" DEBUG   running: \['cp', '-al', '--', '[^']*', "
+                      r"'[^']*/building\.([^'/]+)'\]$")
+
+
+def paths_taken(debug_text: str) -> List[Tuple[str, str]]:
+    """(interval, "recycle" or "link") for each new snapshot a run's debug.log shows, in order."""
+    found = []
+    for line in debug_text.splitlines():
+        recycled, linking = _RECYCLED.search(line), _LINKING.search(line)
+        if recycled:
+            found.append((recycled.group(1), "recycle"))
+        elif linking:
+            found.append((linking.group(1), "link"))
+    return found

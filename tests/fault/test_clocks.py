@@ -2,7 +2,8 @@
 
 * a Pi without a real-time clock boots with its last shutdown time (fake-hwclock), a few
   days behind, and cron keeps starting runs while the clock ticks on, still behind;
-* the same after a power cut that left a rotation half done, booting in 1970;
+* the same after a power cut that left a rotation half done, booting in 1970 (cut once the
+  new tree was complete, and cut between the recycled drop and the new tree);
 * a clock far ahead (a bad NTP answer) makes every interval due at once: each rotates
   exactly once, dropping at most one snapshot, however many periods seem to have passed;
   back at the right time, every run refuses (exit 1) until --trust-clock;
@@ -12,14 +13,16 @@
 
 Times are given to faketime either as offsets ("+2h") or absolute with their UTC offset."""
 
+import os
 import time
 
 import pytest
 
 from tests.fault.fault_helpers import (assert_history_kept, assert_no_work_left, crashed_vhpi,
                                        log_mark, snapshot_record, vhpi)
-from tests.integration.helpers import (assert_same_listing, ino, job_line, listing, manifest,
-                                       numbers, snapshot_dirs, state, write_config, write_files)
+from tests.integration.helpers import (assert_same_listing, debug_log, ino, job_line, listing,
+                                       manifest, numbers, snapshot_dirs, state, work_leftovers,
+                                       write_config, write_files)
 
 REFUSED = "the clock is probably wrong"
 
@@ -69,16 +72,28 @@ def test_fake_hwclock_boot_days_behind_refuses_every_run_until_the_clock_is_righ
     campaign.add("clock cases")
 
 
-def test_power_cut_mid_rotation_then_a_boot_in_1970(world, campaign):
-    """The interrupted rotation is finished (it needs no clock: its time is in the ready
-    tree's name), then the 1970 clock is refused; no snapshot is lost or made twice."""
+def _two_hourly_runs(world) -> dict:
+    """hourly.0 and .1 (its keep count) and daily.0, made at -4h and -2h; the source has
+    moved on to a third state, which this returns."""
     write_config(world, snapshots={"hourly": 2, "daily": 2})
     for run, offset in enumerate(("-4h", "-2h")):
         _new_state(world, run)
         vhpi(world, at=offset, code=0)
-    current = _new_state(world, 2)
+    return _new_state(world, 2)
+
+
+def test_power_cut_mid_rotation_then_a_boot_in_1970(world, campaign):
+    """The interrupted rotation is finished (it needs no clock: its time is in the ready
+    tree's name), then the 1970 clock is refused; no snapshot is lost or made twice."""
+    current = _two_hourly_runs(world)
     before = snapshot_record(world)
-    assert crashed_vhpi(world, "dropped") != 0  # a power cut right after the drop
+    # a power cut right after the new tree is complete: hourly.1, the one the rotation
+    # drops, was recycled into it (trash.hourly.recycled says the drop is done)
+    assert crashed_vhpi(world, "ready") != 0
+    assert "recycled hourly.1: " in debug_log(world), debug_log(world)[-3000:]
+    left = work_leftovers(world)
+    assert any(n.startswith("trash.hourly.recycled@") for n in left), left
+    assert any(n.startswith("ready.hourly@") for n in left), left
     assert "hourly.1" not in world.snapshots()
 
     mark = log_mark(world)
@@ -101,6 +116,50 @@ def test_power_cut_mid_rotation_then_a_boot_in_1970(world, campaign):
     vhpi(world, at="+1h", code=0)  # the right time: exactly one more hourly rotation
     assert "due hourly; done" in job_line(world)
     assert assert_history_kept(world, after_cut, may_drop=("hourly.1",), campaign=campaign) == ["hourly.1"]
+    campaign.add("clock cases")
+
+
+def test_power_cut_right_after_the_recycled_drop_then_a_boot_in_1970(world, campaign):
+    """The power cut comes right after the rotation moved hourly.1 (the one it drops) aside
+    to recycle it, before the new tree exists. The 1970 run deletes what the cut left (the
+    drop stays done), makes nothing and refuses the clock; hourly is still due, and the run
+    at the right time makes its snapshot, with cp -al (hourly is below its keep count now),
+    dropping nothing more: one drop for that one rotation, nothing made twice."""
+    current = _two_hourly_runs(world)
+    before = snapshot_record(world)
+    assert crashed_vhpi(world, "dropped") != 0
+    left = work_leftovers(world)
+    assert len(left) == 1 and left[0].startswith("trash.hourly.recycled@"), left
+    assert numbers(world, "hourly") == [0]
+
+    mark = log_mark(world)
+    result = vhpi(world, at="1970-01-01 00:02:00 UTC")
+    campaign.add("clock cases")
+    new_lines = "\n".join(world.info_log.splitlines()[mark:])
+    assert "finished the hourly snapshot" not in new_lines, new_lines
+    assert result.returncode == 1 and REFUSED in job_line(world), (result.stderr, world.info_log)
+    assert numbers(world, "hourly") == [0]
+    assert assert_history_kept(world, before, may_drop=("hourly.1",), campaign=campaign) == ["hourly.1"]
+    # only the empty sign that hourly's drop is done stays, until its snapshot is made
+    left = work_leftovers(world)
+    assert len(left) == 1 and left[0].startswith("trash.hourly.recycled@"), left
+    assert os.listdir(world.dest / ".vhpi" / "work" / left[0]) == []
+
+    after_cut = snapshot_record(world)
+    result = vhpi(world, at="1970-01-01 01:05:00 UTC")  # an hour later, still 1970
+    assert result.returncode == 1 and REFUSED in job_line(world)
+    assert_history_kept(world, after_cut)
+    assert numbers(world, "hourly") == [0]
+
+    logged = len(debug_log(world))
+    vhpi(world, at="+1h", code=0)  # the right time: the interrupted rotation's snapshot
+    assert "due hourly; done" in job_line(world), job_line(world)
+    assert "running: ['cp', '-al', " in debug_log(world)[logged:]
+    assert assert_history_kept(world, after_cut, campaign=campaign) == []
+    assert numbers(world, "hourly") == [0, 1] and numbers(world, "daily") == [0]
+    assert ino(world.dest / "hourly.1") == after_cut["hourly.0"][0]
+    assert manifest(world.dest / "hourly.0") == current
+    assert_no_work_left(world)
     campaign.add("clock cases")
 
 

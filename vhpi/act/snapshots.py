@@ -22,7 +22,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from typing import List, Sequence, Tuple
+from typing import Dict, Iterable, List, Sequence, Tuple
 
 from vhpi.act.checkpoints import checkpoint
 from vhpi.act.files import fsync_folder
@@ -135,6 +135,25 @@ RECYCLE_MIN_FREE_INODES = 4096
 RECYCLED = "recycled"
 
 
+def recycled_trash_name(interval: str, taken_at: float) -> str:
+    """Return the name of the trash folder a recycling rotation of `interval` at `taken_at`
+    moves the dropped snapshot to (and keeps, empty, until that rotation is recorded)."""
+    return f"{_trash_prefix(interval)}{RECYCLED}@{taken_at:.3f}"
+
+
+def pending_recycled_drops(layout: Layout, recorded: Dict[str, float]) -> List[str]:
+    """Return the intervals whose recycling rotation dropped the oldest snapshot but never
+    recorded its new one: a crash came between the drop and the state update. Their next
+    rotation must drop nothing (see make_room)."""
+    pending = []
+    for name in _work_names(layout):
+        interval, marker, stamp = name[len(TRASH):].partition("." + RECYCLED + "@")
+        recorded_stamp = f"{recorded[interval]:.3f}" if interval in recorded else None
+        if name.startswith(TRASH) and marker and recorded_stamp != stamp:
+            pending.append(interval)
+    return pending
+
+
 def has_room_to_recycle(layout: Layout) -> bool:
     """True when the destination has clearly enough free space and inodes to recycle."""
     info = os.statvfs(layout.root)
@@ -154,7 +173,7 @@ def recycle_oldest(layout: Layout, interval: str, oldest: int, taken_at: float,
     folder. A crash from here on leaves trash and building trees that the next run deletes:
     that is the snapshot the rotation was dropping anyway.
     """
-    trash = os.path.join(layout.work, _trash_prefix(interval) + RECYCLED)
+    trash = os.path.join(layout.work, recycled_trash_name(interval, taken_at))
     building = os.path.join(layout.work, BUILDING + interval)
     remove_tree(trash)
     remove_tree(building)
@@ -216,9 +235,25 @@ def put_in_place(layout: Layout, ready: str, interval: str) -> None:
     checkpoint("placed")
 
 
-def empty_trash(layout: Layout, log: logging.Logger) -> None:
-    """Delete the snapshots that rotations dropped."""
+def drop_is_pending(layout: Layout, interval: str) -> bool:
+    """True when a rotation of `interval` has dropped its oldest snapshot but its new
+    snapshot is not in place yet (its trash folder is still there)."""
+    return any(name.startswith(_trash_prefix(interval)) for name in _work_names(layout))
+
+
+def empty_trash(layout: Layout, log: logging.Logger, pending: Iterable[str] = ()) -> None:
+    """Delete the snapshots that rotations dropped. For the intervals in `pending` (dropped
+    by recycling, but the new snapshot never got made) only the contents go: the empty
+    `trash.<interval>.recycled` folder stays as the sign that this rotation's drop is done,
+    so that the run that makes the snapshot drops nothing more."""
+    pending_marks = tuple(f"{_trash_prefix(interval)}{RECYCLED}@" for interval in pending)
     for name in _work_names(layout):
-        if name.startswith(TRASH):
-            log.debug("deleting dropped snapshot %s", name)
-            remove_tree(os.path.join(layout.work, name))
+        if not name.startswith(TRASH):
+            continue
+        path = os.path.join(layout.work, name)
+        log.debug("deleting dropped snapshot %s", name)
+        if pending_marks and name.startswith(pending_marks):
+            for entry in os.listdir(path):
+                remove_tree(os.path.join(path, entry))
+        else:
+            remove_tree(path)

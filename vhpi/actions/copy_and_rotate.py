@@ -13,8 +13,9 @@ from vhpi.act.destination import (destination_gone, destination_problem, prepare
                                   remember_destination)
 from vhpi.act.host_check import host_answers
 from vhpi.act.layout import Layout
-from vhpi.act.snapshots import (SnapshotError, discard_unfinished, empty_trash, has_room_to_recycle,
-                                link_tree, make_room, put_in_place, ready_trees, recycle_oldest)
+from vhpi.act.snapshots import (SnapshotError, discard_unfinished, drop_is_pending, empty_trash,
+                                has_room_to_recycle, link_tree, make_room,
+                                pending_recycled_drops, put_in_place, ready_trees, recycle_oldest)
 from vhpi.act.source import source_problem
 from vhpi.act.state import write_snapshot_times
 from vhpi.act.transfer import TransferReport, update_latest
@@ -75,7 +76,11 @@ def finish_interrupted(layout: Layout, job: Job, times: Dict[str, float], run: R
     """Clear work that a crash cut short and put in place snapshots that were complete."""
     for name in discard_unfinished(layout):
         run.log.info("job %s: removed %s, left by an interrupted run", job.name, name)
-    for interval, taken_at, ready in ready_trees(layout):
+    finished = ready_trees(layout)
+    finished_intervals = {interval for interval, _, _ in finished}
+    pending = [interval for interval in pending_recycled_drops(layout, times)
+               if interval not in finished_intervals]
+    for interval, taken_at, ready in finished:
         keep = job.keep_counts.get(interval, 0)
         if keep <= 0:
             run.log.warning("job %s: removed a finished %s snapshot: the interval is no longer "
@@ -85,7 +90,7 @@ def finish_interrupted(layout: Layout, job: Job, times: Dict[str, float], run: R
         times = _place(layout, job, interval, keep, ready, taken_at, times, run)
         run.log.info("job %s: finished the %s snapshot of %s that an interrupted run left",
                      job.name, interval, format_moment(taken_at))
-    empty_trash(layout, run.log)
+    empty_trash(layout, run.log, pending)
     return times
 
 
@@ -94,7 +99,8 @@ def _new_snapshot(layout: Layout, job: Job, interval: str, times: Dict[str, floa
     one (and room), else hard-link a fresh tree."""
     numbers = snapshot_numbers(os.listdir(layout.root), interval)
     try:
-        if len(numbers) >= job.keep_counts[interval] and has_room_to_recycle(layout):
+        recyclable = len(numbers) >= job.keep_counts[interval] and not drop_is_pending(layout, interval)
+        if recyclable and has_room_to_recycle(layout):
             ready = recycle_oldest(layout, interval, numbers[-1], run.now, run.log, run.keep_fds)
         else:
             ready = link_tree(layout, interval, run.now, run.log, run.keep_fds)
