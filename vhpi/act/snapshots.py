@@ -103,6 +103,13 @@ def _copy_with_links(latest: str, building: str, log: logging.Logger,
     return code, tail
 
 
+def _unshare_at_link_limit(layout: Layout, log: logging.Logger, keep_fds: Sequence[int]) -> None:
+    """Give backup.latest fresh inodes for the files at the link limit, and say so."""
+    count = unshare_files_at_link_limit(layout.latest, layout.work, log, keep_fds)
+    log.warning("%s: %d file(s) had reached the file system's hard-link limit; backup.latest "
+                "got fresh copies of them (older snapshots keep theirs)", layout.root, count)
+
+
 def link_tree(layout: Layout, interval: str, taken_at: float, log: logging.Logger,
               keep_fds: Sequence[int] = ()) -> str:
     """Hard-link a copy of backup.latest into the work folder; return the ready tree's path.
@@ -113,10 +120,7 @@ def link_tree(layout: Layout, interval: str, taken_at: float, log: logging.Logge
     building = os.path.join(layout.work, BUILDING + interval)
     code, tail = _copy_with_links(layout.latest, building, log, keep_fds)
     if code != 0 and any(LINK_LIMIT_MESSAGE in line for line in tail):
-        count = unshare_files_at_link_limit(layout.latest, layout.work, log, keep_fds)
-        log.warning("%s: %d file(s) had reached the file system's hard-link limit; "
-                    "backup.latest got fresh copies of them (older snapshots keep theirs)",
-                    layout.root, count)
+        _unshare_at_link_limit(layout, log, keep_fds)
         code, tail = _copy_with_links(layout.latest, building, log, keep_fds)
     if code != 0:
         if disk_full_in(tail):
@@ -188,10 +192,7 @@ def recycle_oldest(layout: Layout, interval: str, oldest: int, taken_at: float,
     except OSError as error:
         if error.errno != errno.EMLINK:
             raise
-        count = unshare_files_at_link_limit(layout.latest, layout.work, log, keep_fds)
-        log.warning("%s: %d file(s) had reached the file system's hard-link limit; "
-                    "backup.latest got fresh copies of them (older snapshots keep theirs)",
-                    layout.root, count)
+        _unshare_at_link_limit(layout, log, keep_fds)
         counts = relink_tree(layout.latest, building)
     log.debug("recycled %s.%d: %d entries kept, %d linked anew, %d removed", interval, oldest,
               counts.kept, counts.linked, counts.removed)
