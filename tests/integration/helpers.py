@@ -4,6 +4,7 @@ by content (manifest) or by every inode and time in them (listing)."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -270,3 +271,18 @@ def human(count: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} TiB"
+
+
+def lock_free(world) -> bool:
+    """True when no process holds the world's vhpi.lock."""
+    try:
+        fd = os.open(world.vhpi_home / "vhpi.lock", os.O_RDWR)
+    except FileNotFoundError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)

@@ -2,14 +2,13 @@
 spread over a run, run it again normally, and check that every snapshot is exactly one
 complete source state that was backed up, in order, with no gap and no work left over."""
 
-import fcntl
 import os
 import random
 import re
 import signal
 import time
 
-from tests.integration.helpers import (job_line, manifest, numbers, start_vhpi, vhpi,
+from tests.integration.helpers import (job_line, lock_free, manifest, numbers, start_vhpi, vhpi,
                                        work_leftovers, write_config, write_files)
 
 KEEP = {"hourly": 3, "daily": 2, "weekly": 2}
@@ -43,20 +42,6 @@ def _evolve(source, trial):
     return manifest(source)
 
 
-def _lock_free(world) -> bool:
-    try:
-        fd = os.open(world.vhpi_home / "vhpi.lock", os.O_RDWR)
-    except FileNotFoundError:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)
-
-
 def _kill_group(process):
     try:
         os.killpg(process.pid, signal.SIGKILL)
@@ -73,7 +58,7 @@ def _kill_tree_after(world, offset, delay):
     running = process.poll() is None
     _kill_group(process)
     deadline = time.monotonic() + 10
-    while not _lock_free(world):  # orphans (rsync, cp) die with the group; wait for them
+    while not lock_free(world):  # orphans (rsync, cp) die with the group; wait for them
         assert time.monotonic() < deadline, "the killed run's lock was never released"
         time.sleep(0.01)
     return running, work_leftovers(world)

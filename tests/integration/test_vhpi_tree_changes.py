@@ -3,7 +3,6 @@ symlinks, and hard links."""
 
 import os
 
-import pytest
 
 from tests.integration.helpers import (assert_same_listing, ino, listing, manifest, read, vhpi,
                                        work_leftovers, write_config, write_files)

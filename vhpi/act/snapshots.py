@@ -214,9 +214,8 @@ def make_room(layout: Layout, interval: str, keep: int) -> RotationPlan:
     """Drop the oldest snapshot if the keep count says so and shift the others up by one,
     leaving `<interval>.0` free. Safe to run again after a crash part-way through: a
     dropped snapshot still in the trash means this rotation's drop is done already."""
-    already_dropped = any(name.startswith(_trash_prefix(interval)) for name in _work_names(layout))
     plan = plan_rotation(interval, snapshot_numbers(os.listdir(layout.root), interval), keep,
-                         already_dropped)
+                         drop_is_pending(layout, interval))
     for number in plan.drops:
         trash = os.path.join(layout.work, f"{_trash_prefix(interval)}{number}.{os.getpid()}")
         os.rename(layout.snapshot(snapshot_name(interval, number)), trash)
