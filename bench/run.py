@@ -435,6 +435,8 @@ class Results:
     memory: Dict[Tuple[str, str], List[Tuple[int, int]]] = field(default_factory=dict)
     failures: Dict[Tuple[str, str, str], str] = field(default_factory=dict)
     idle: Dict[str, float] = field(default_factory=dict)
+    #: (tree label, run description) -> (vhpi KiB, rsync KiB) from measure_memory
+    peaks: Dict[Tuple[str, str], Tuple[Optional[int], Optional[int]]] = field(default_factory=dict)
 
 
 def timed_run(tool: Tool, case: Case) -> float:
@@ -553,6 +555,102 @@ def measure_nothing_due(tool: Vhpi, tree: Tree, results: Results) -> None:
     print(f"  vhpi with nothing due: median {results.idle[tree.name]:.3f} s of {IDLE_RUNS} runs", flush=True)
 
 
+# --------------------------------------------------------------------------- memory
+
+RSYNC_WRAPPER = """#!/bin/sh
+# the benchmark's rsync: the real one under GNU time, which appends its peak RSS (KiB)
+exec {time} -a -o "$VHPI_BENCH_RSYNC_RSS" -f %M {rsync} "$@"
+"""
+
+
+def rsync_measuring_env(tool: "Vhpi", work: str) -> Optional[Dict[str, str]]:
+    """Return `tool`'s environment with an rsync first in PATH that records its peak RSS
+    under GNU time (a 30 KiB C program, so the memory Linux charges to rsync at exec is
+    time's, not the benchmark's); None when /usr/bin/time is missing."""
+    gnu_time, rsync = "/usr/bin/time", shutil.which("rsync")
+    if not os.access(gnu_time, os.X_OK) or rsync is None:
+        return None
+    folder = os.path.join(work, "rsync-rss")
+    os.makedirs(folder, exist_ok=True)
+    wrapper = os.path.join(folder, "rsync")
+    with open(wrapper, "w", encoding="utf-8") as handle:
+        handle.write(RSYNC_WRAPPER.format(time=gnu_time, rsync=rsync))
+    os.chmod(wrapper, 0o755)
+    return {**tool.env, "PATH": folder + os.pathsep + tool.env.get("PATH", os.defpath),
+            "VHPI_BENCH_RSYNC_RSS": os.path.join(folder, "peaks")}
+
+
+def measured_run(tool: "Vhpi", env: Dict[str, str], intervals: Sequence[str]) -> Tuple[Optional[int], Optional[int]]:
+    """Run vhpi once with `intervals` due under `env` (from rsync_measuring_env); return
+    (vhpi's peak RSS, the largest peak RSS of its rsync processes) in KiB."""
+    peaks = env["VHPI_BENCH_RSYNC_RSS"]
+    if os.path.exists(peaks):
+        os.unlink(peaks)
+    set_due(os.path.join(tool.dest, ".vhpi", "state.json"), intervals)
+    saved, tool.env = tool.env, env
+    try:
+        tool.run(intervals)
+    finally:
+        tool.env = saved
+    with open(peaks, encoding="utf-8") as handle:
+        rsync_peak = max((int(line) for line in handle if line.strip().isdigit()), default=None)
+    return (tool.memory[0] if tool.memory else None), rsync_peak
+
+
+def measure_memory(tool: "Vhpi", tree: Tree, work: str, results: Results) -> None:
+    """Measure vhpi's and rsync's peak memory (unmeasured time) in the two heavy runs of a
+    steady-state destination: 1 % changed with hourly due (two rsync passes, the oldest
+    recycled) and nothing changed with three intervals due."""
+    env = rsync_measuring_env(tool, work)
+    if env is None:
+        print("  memory: skipped, needs GNU time (apt-get install time)", flush=True)
+        return
+    change_one_percent(tree)
+    runs = (("1 % changed, hourly due, oldest recycled", ("hourly",)),
+            ("nothing changed, 3 intervals due", tuple(INTERVALS)))
+    for title, intervals in runs:
+        results.peaks[(tree.label(), title)] = peak = measured_run(tool, env, intervals)
+        print(f"  memory, {title}: vhpi {kib_text(peak[0])}, rsync {kib_text(peak[1])}", flush=True)
+
+
+def kib_text(kib: Optional[int]) -> str:
+    """Return KiB as MiB with one decimal, or '—'."""
+    return "—" if kib is None else f"{kib / 1024:.1f} MiB"
+
+
+def bench_memory_only(size: int, work: str, env: Dict[str, str], python: str, results: Results) -> None:
+    """vhpi alone on a tree of `size` files, for memory only (no timing, no other tools):
+    the first backup, then hourly filled to its keep count, then 1 % changed with the oldest
+    hourly recycled (two rsync passes listing size/100 changes), then the daily snapshot
+    linked early while rsync looks (vhpi.act.head_start)."""
+    tree = Tree(f"memory{size}", os.path.join(work, "src", f"memory{size}"), size, False)
+    print(f"\n== memory only: tree {tree.label()} ({tree.path})", flush=True)
+    results.generation[tree.name] = generate_tree(tree)
+    print(f"  generated in {results.generation[tree.name]:.1f} s", flush=True)
+    tool = Vhpi(tree, work, env, python)
+    tool.prepare()
+    measuring = rsync_measuring_env(tool, work)
+    if measuring is None:
+        print("  skipped: needs GNU time (apt-get install time)", flush=True)
+        return
+    os.makedirs(tool.first_copy())
+    peak = measured_run(tool, measuring, ("hourly",))
+    results.peaks[(tree.label(), "first backup (one rsync pass)")] = peak
+    for number in range(1, KEEP):
+        subprocess.run(["cp", "-al", tool.snapshot("hourly", 0), tool.snapshot("hourly", number)], check=True)
+    runs = (("1 % changed, hourly due, oldest recycled", ("hourly",)),
+            ("nothing changed, daily due, linked early", ("daily",)))
+    for title, intervals in runs:
+        if intervals == ("hourly",):
+            change_one_percent(tree)
+        started = time.perf_counter()
+        results.peaks[(tree.label(), title)] = peak = measured_run(tool, measuring, intervals)
+        print(f"  {title}: vhpi {kib_text(peak[0])}, rsync {kib_text(peak[1])} "
+              f"({time.perf_counter() - started:.1f} s)", flush=True)
+    remove_tree_fast(os.path.join(work, "dest", tree.name))
+    remove_tree_fast(tree.path)
+
+
 def make_tools(tree: Tree, work: str, env: Dict[str, str], python: str) -> List[Tool]:
     """Return the four tools for one tree, destinations and configs prepared."""
     tools: List[Tool] = [Vhpi(tree, work, env, python), Rsnapshot(tree, work, env, False),
@@ -597,6 +695,7 @@ def bench_tree(tree: Tree, work: str, env: Dict[str, str], python: str, repeats:
     vhpi = next((tool for tool in tools if isinstance(tool, Vhpi)), None)
     if vhpi is not None:
         measure_nothing_due(vhpi, tree, results)
+        measure_memory(vhpi, tree, work, results)
     if not keep:
         clean_up_tree(tree, work)
 
@@ -625,16 +724,14 @@ def ratio_cell(top: Optional[float], bottom: Optional[float]) -> str:
 
 
 def memory_cells(results: Results, tree: str, case: str) -> List[str]:
-    """Return vhpi's and its largest child's peak RSS in MiB (the largest over the rounds)."""
+    """Return vhpi's peak RSS in MiB (the largest over the rounds)."""
     values = results.memory.get((tree, case))
-    if not values:
-        return ["—", "—"]
-    return [f"{max(v[0] for v in values) / 1024:.1f}", f"{max(v[1] for v in values) / 1024:.1f}"]
+    return [f"{max(v[0] for v in values) / 1024:.1f}" if values else "—"]
 
 
 TABLE_HEADER = ["tree", "case", "vhpi s", "rsnapshot cp s", "rsnapshot ld s", "floor s",
                 "vhpi/rsnap best", "vhpi/rsnap cp", "vhpi/rsnap ld", "vhpi/floor",
-                "vhpi RSS MiB", "child RSS MiB"]
+                "vhpi RSS MiB"]
 
 
 def table_rows(results: Results) -> List[List[str]]:
@@ -676,6 +773,7 @@ def summary_rows(results: Results) -> List[List[str]]:
     return rows
 
 
+PEAKS_HEADER = ["tree", "run", "vhpi peak RSS", "rsync peak RSS"]
 SUMMARY_HEADER = ["tree", "generation s", f"vhpi nothing due s (median of {IDLE_RUNS})",
                   "vhpi ≤ 1.1 × floor, nothing expiring (case d)"]
 
@@ -692,10 +790,15 @@ def report_text(results: Results, repeats: int) -> str:
               "`link_dest 1`; rsnap best = the faster of the two in that row",
               "* floor = `rsync " + " ".join(RSYNC_OPTIONS) + " SRC/ latest/`, then per due interval "
               "`rm -rf` of the oldest, mv of the others, `cp -al latest <interval>.0`",
-              "* RSS = peak resident memory from vhpi's debug.log (largest over the measured rounds); "
-              "the child figure cannot be lower than vhpi's own peak when it started the child "
-              "(Linux charges the parent's memory at exec to the child's ru_maxrss): an upper bound",
+              "* vhpi RSS = vhpi's own peak resident memory, from its debug.log (largest over the "
+              "measured rounds)",
               "", markdown_table(SUMMARY_HEADER, summary_rows(results))]
+    if results.peaks:
+        parts += ["", "Peak memory (resident set) of vhpi and, separately, of its rsync processes "
+                  "(rsync run under GNU time through a wrapper first in PATH; the largest of its "
+                  "passes), in runs that are not timed:", "",
+                  markdown_table(PEAKS_HEADER, [[tree, run, kib_text(vhpi), kib_text(rsync)]
+                                                for (tree, run), (vhpi, rsync) in results.peaks.items()])]
     if results.failures:
         parts += ["", "Failures:"] + [f"* {tree} {case} {tool}: {message}"
                                       for (tree, case, tool), message in sorted(results.failures.items())]
@@ -805,6 +908,9 @@ def parse_arguments(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help=f"small-file tree sizes, comma-separated (default {DEFAULT_SIZES}; "
                              f"10000,100000 takes about 20 minutes on 2 cores)")
     parser.add_argument("--million", action="store_true", help="add a tree of 1,000,000 small files")
+    parser.add_argument("--memory-million", action="store_true",
+                        help="also measure vhpi's and rsync's peak memory (no timing, vhpi only) "
+                             "on a 1,000,000-file tree: about 10 minutes")
     parser.add_argument("--large", action=argparse.BooleanOptionalAction, default=True,
                         help=f"add a tree of {LARGE_COUNT} files of {LARGE_BYTES >> 20} MiB (default on)")
     parser.add_argument("--repeats", type=int, default=5, help="measured rounds per case (default 5)")
@@ -855,6 +961,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         for tree in make_trees(arguments, work):
             bench_tree(tree, work, env, python, arguments.repeats, arguments.keep, results)
+        if arguments.memory_million:
+            bench_memory_only(1_000_000, work, env, python, results)
     finally:
         if arguments.keep:
             print(f"\nkept the work folder {work}")

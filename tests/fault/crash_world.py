@@ -295,16 +295,19 @@ class CrashWorld:
 
 
 def rsync_lines(debug_text: str) -> int:
-    """How many lines of rsync output a run logged."""
-    return sum(1 for line in debug_text.splitlines() if " DEBUG   rsync: " in line)
+    """How many lines of rsync output a run logged (in batches: a record's first line
+    carries the time and level, the others start with "rsync: ")."""
+    return sum(1 for line in debug_text.splitlines()
+               if " DEBUG   rsync: " in line or line.startswith("rsync: "))
 
 
 #: How vhpi began each new snapshot (vhpi.act.snapshots): the recycle path logs
 #: "recycled <interval>.<n>: ..." once it has relinked the dropped snapshot into the new
-#: tree; the link path logs cp's argv before it runs `cp -al ... building.<interval>`.
+#: tree; the link path logs cp's argv before it runs `cp -al ... building.<interval>`,
+#: also when it starts cp early, in the background (vhpi.act.head_start).
 _RECYCLED = re.compile(r" DEBUG   recycled (\S+)\.(?:0|[1-9][0-9]*): ")
 _LINKING = re.compile(r" DEBUG   running: \['cp', '-al', '--', '[^']*', "
-                      r"'[^']*/building\.([^'/]+)'\]$")
+                      r"'[^']*/building\.([^'/]+)'\]( \(in the background.*\))?$")
 
 
 def paths_taken(debug_text: str) -> List[Tuple[str, str]]:

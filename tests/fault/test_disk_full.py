@@ -88,10 +88,18 @@ def test_disk_fills_up_while_the_dry_run_writes_its_lists(full_world, campaign):
 
 
 def test_inodes_run_out_while_linking_the_snapshot(full_world, campaign):
+    """The new tree is linked early, while rsync looks for changes (vhpi.act.head_start),
+    and brought up to date after the transfer; the source has a new folder, which needs an
+    inode there (ten of them: the entries the update removes first may free a few). None
+    is left: vhpi links the tree again with cp -al, which fails too."""
     world, states = full_world
+    for number in range(10):
+        (world.source / f"new-folder-{number}").mkdir()
+        (world.source / f"new-folder-{number}" / "file.txt").write_text("new")
+    states[-1] = manifest(world.source)
     before = snapshot_record(world)
     latest = manifest(world.dest / "backup.latest")
-    with paused_vhpi(world, "rsync-done:2") as run:  # backup.latest complete, cp -al next
+    with paused_vhpi(world, "rsync-done:2") as run:  # backup.latest complete, the early tree next
         fill_disk(world.dest, "inodes")
         code = run.resume()
     campaign.add("disk-full cases")

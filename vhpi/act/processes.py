@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from collections import deque
-from typing import Callable, Deque, Sequence, Tuple
+from dataclasses import dataclass
+from typing import IO, Callable, Deque, Sequence, Tuple
 
 from vhpi.act.checkpoints import checkpoint
 
@@ -41,3 +43,44 @@ def run_streaming(argv: Sequence[str], on_line: Callable[[bytes], None],
         process.wait()
         raise
     return process.wait(), tuple(tail)
+
+
+
+@dataclass
+class BackgroundProcess:
+    """A child started by start_in_background, with the file its output goes to."""
+
+    process: subprocess.Popen
+    output: IO[bytes]
+
+
+def start_in_background(argv: Sequence[str], keep_fds: Sequence[int] = ()) -> BackgroundProcess:
+    """Start `argv` (never through a shell) with its merged output going to an anonymous
+    temporary file; collect it with finish_background. Raises OSError when it cannot start."""
+    output = tempfile.TemporaryFile()
+    try:
+        process = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=output,
+                                   stderr=subprocess.STDOUT, pass_fds=tuple(keep_fds))
+    except BaseException:
+        output.close()
+        raise
+    checkpoint(f"{os.path.basename(argv[0])}-started")
+    return BackgroundProcess(process, output)
+
+
+def finish_background(child: BackgroundProcess, tail_lines: int = 20) -> Tuple[int, Tuple[str, ...]]:
+    """Wait for a child from start_in_background; return (exit code, last output lines)."""
+    code = child.process.wait()
+    with child.output:
+        child.output.seek(0)
+        tail = deque((raw.rstrip(b"\n").decode("utf-8", "replace") for raw in child.output),
+                     maxlen=tail_lines)
+    return code, tuple(tail)
+
+
+def stop_background(child: BackgroundProcess) -> None:
+    """Kill a child from start_in_background if it still runs, and reap it."""
+    if child.process.poll() is None:
+        child.process.kill()
+    child.process.wait()
+    child.output.close()

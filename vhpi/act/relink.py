@@ -29,10 +29,6 @@ class RelinkCounts:
     removed: int = 0
 
 
-def _kind(entry: os.DirEntry) -> str:
-    return "dir" if entry.is_dir(follow_symlinks=False) else "other"
-
-
 def _copy_xattrs(model: bytes, tree: bytes) -> None:
     try:
         wanted = {name: os.getxattr(model, name, follow_symlinks=False)
@@ -62,25 +58,34 @@ def copy_folder_metadata(model: bytes, tree: bytes) -> None:
 
 
 def _sync_folder(model: bytes, tree: bytes, counts: RelinkCounts) -> None:
+    # one scandir per side; DirEntry caches the type and inode, so an unchanged file
+    # costs no system call of its own
     wanted = {entry.name: entry for entry in os.scandir(model)}
+    kept_dirs, kept_files = set(), set()
     for entry in os.scandir(tree):
         twin = wanted.get(entry.name)
-        same_kind = twin is not None and _kind(twin) == _kind(entry)
-        if same_kind and (_kind(entry) == "dir" or twin.inode() == entry.inode()):
-            continue
-        if _kind(entry) == "dir":
+        is_dir = entry.is_dir(follow_symlinks=False)
+        if twin is not None and twin.is_dir(follow_symlinks=False) == is_dir:
+            if is_dir:
+                kept_dirs.add(entry.name)
+                continue
+            if twin.inode() == entry.inode():
+                kept_files.add(entry.name)
+                continue
+        if is_dir:
             remove_tree(entry.path)
         else:
             os.unlink(entry.path)
         counts.removed += 1
+    counts.kept += len(kept_files)
     for name, entry in wanted.items():
+        if name in kept_files:
+            continue
         target = os.path.join(tree, name)
-        if _kind(entry) == "dir":
-            if not os.path.lexists(target):
+        if entry.is_dir(follow_symlinks=False):
+            if name not in kept_dirs:
                 os.mkdir(target)
             _sync_folder(entry.path, target, counts)
-        elif os.path.lexists(target):
-            counts.kept += 1
         else:
             os.link(entry.path, target, follow_symlinks=False)
             counts.linked += 1

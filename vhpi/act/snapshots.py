@@ -128,7 +128,7 @@ def link_tree(layout: Layout, interval: str, taken_at: float, log: logging.Logge
                                 f"while linking the {interval} snapshot")
         detail = "; ".join(tail[-3:]) or f"exit code {code}"
         raise SnapshotError(f"linking the {interval} snapshot failed: {detail}")
-    return _declare_ready(layout, building, interval, taken_at)
+    return declare_ready(layout, building, interval, taken_at)
 
 
 #: Recycling needs new folders and names only where the trees differ; below this much free
@@ -196,10 +196,10 @@ def recycle_oldest(layout: Layout, interval: str, oldest: int, taken_at: float,
         counts = relink_tree(layout.latest, building)
     log.debug("recycled %s.%d: %d entries kept, %d linked anew, %d removed", interval, oldest,
               counts.kept, counts.linked, counts.removed)
-    return _declare_ready(layout, building, interval, taken_at)
+    return declare_ready(layout, building, interval, taken_at)
 
 
-def _declare_ready(layout: Layout, building: str, interval: str, taken_at: float) -> str:
+def declare_ready(layout: Layout, building: str, interval: str, taken_at: float) -> str:
     """Flush the finished tree to disk and rename it to its ready name; return that path."""
     checkpoint("linked")
     os.sync()

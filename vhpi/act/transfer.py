@@ -9,7 +9,7 @@ import stat
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from vhpi.act.checkpoints import checkpoint
 from vhpi.act.layout import Layout
@@ -109,12 +109,33 @@ class _RsyncRun:
     other_errors: int = 0
 
 
+class LogBatch:
+    """Lines for debug.log written as one record per BATCH_SIZE lines: one record per line
+    cost 0.3 s of a 3.8 s run that listed 3,000 changed files (profiled at 100,000 files)."""
+
+    BATCH_SIZE = 200
+
+    def __init__(self, log: logging.Logger, prefix: str):
+        self.log, self.prefix, self.lines = log, prefix, []
+
+    def add(self, text: str) -> None:
+        self.lines.append(text)
+        if len(self.lines) >= self.BATCH_SIZE:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.lines:
+            self.log.debug("%s", "\n".join(self.prefix + line for line in self.lines))
+            self.lines = []
+
+
 def _run_rsync(argv: Sequence[str], log: logging.Logger, keep_fds: Sequence[int],
                on_item=None, choose: SplitChooser = first_split) -> _RsyncRun:
     """Run one rsync pass, logging its output to debug.log; return what it did."""
     log.debug("running: %r", list(argv))
     result = _RsyncRun()
     stat_lines = []
+    batch = LogBatch(log, "rsync: ")
 
     def on_line(line: bytes) -> None:
         item = parse_item_line(line, choose) if on_item is not None else None
@@ -127,9 +148,12 @@ def _run_rsync(argv: Sequence[str], log: logging.Logger, keep_fds: Sequence[int]
             result.missing += 1
         elif is_error_line(text) and not text.startswith("rsync error: some files"):
             result.other_errors += 1
-        log.debug("rsync: %s", text)
+        batch.add(text)
 
-    result.code, result.tail = run_streaming(argv, on_line, keep_fds)
+    try:
+        result.code, result.tail = run_streaming(argv, on_line, keep_fds)
+    finally:
+        batch.flush()
     result.stats = parse_stats(stat_lines)
     log.debug("rsync exit code %s", result.code)
     checkpoint("rsync-done")
@@ -162,8 +186,9 @@ def _count_item(report: TransferReport, item: Item) -> None:
 
 
 def _mirror_in_one_pass(job: Job, layout: Layout, log: logging.Logger, keep_fds: Sequence[int],
-                        report: TransferReport) -> RsyncOutcome:
+                        report: TransferReport, before_changes: Callable[[], None]) -> RsyncOutcome:
     """One plain rsync, for a backup.latest that no snapshot shares inodes with."""
+    before_changes()
     argv = mirror_argv(job.rsync_options, job.excludes, job.source, layout.latest, _temp_dir(job, layout))
     copied = _run_rsync(argv, log, keep_fds, lambda item: _count_item(report, item))
     report.stats = copied.stats
@@ -171,7 +196,7 @@ def _mirror_in_one_pass(job: Job, layout: Layout, log: logging.Logger, keep_fds:
 
 
 def _mirror_in_two_passes(job: Job, layout: Layout, log: logging.Logger, keep_fds: Sequence[int],
-                          report: TransferReport) -> RsyncOutcome:
+                          report: TransferReport, before_changes: Callable[[], None]) -> RsyncOutcome:
     """List the differences, free shared inodes, then copy exactly the listed paths."""
     with ExitStack() as stack:
         lists = _ItemLists(layout.work, stack)
@@ -185,6 +210,7 @@ def _mirror_in_two_passes(job: Job, layout: Layout, log: logging.Logger, keep_fd
     if vanished:
         # an unmounted share looks like a source whose files were all deleted
         outcome = RsyncOutcome(False, problem=f"the source vanished during the run: {vanished}")
+    before_changes()
     if outcome.ok:
         _apply_deletions_and_unlinks(lists, layout.latest)
         checkpoint("unlinked")
@@ -201,11 +227,12 @@ def _mirror_in_two_passes(job: Job, layout: Layout, log: logging.Logger, keep_fd
 
 
 def update_latest(job: Job, layout: Layout, log: logging.Logger, keep_fds: Sequence[int] = (),
-                  shared: bool = True) -> TransferReport:
+                  shared: bool = True, before_changes: Callable[[], None] = lambda: None) -> TransferReport:
     """Make backup.latest a complete copy of the job's source; return what happened.
 
     `shared` says whether snapshots may share inodes with backup.latest; only then are the
-    two careful passes needed (a first backup is one plain rsync).
+    two careful passes needed (a first backup is one plain rsync). `before_changes` is
+    called once before anything in backup.latest changes (see vhpi.act.head_start).
     """
     started = time.monotonic()
     report = TransferReport()
@@ -213,7 +240,7 @@ def update_latest(job: Job, layout: Layout, log: logging.Logger, keep_fds: Seque
         os.mkdir(layout.latest)
     mirror = _mirror_in_two_passes if shared else _mirror_in_one_pass
     try:
-        outcome = mirror(job, layout, log, keep_fds, report)
+        outcome = mirror(job, layout, log, keep_fds, report, before_changes)
     except UnsafeItemPath as error:
         outcome = RsyncOutcome(False, problem=str(error))
     vanished = None if outcome.ok else source_problem(job.source)

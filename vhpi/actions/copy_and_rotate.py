@@ -6,14 +6,15 @@ snapshot work a crash left behind."""
 from __future__ import annotations
 
 import os
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from vhpi.act.checkpoints import checkpoint
 from vhpi.act.destination import (destination_gone, destination_problem, prepare_destination,
                                   remember_destination)
+from vhpi.act.head_start import HeadStart, abandon_head_start, start_head_start, take_head_start, wait_for_head_start
 from vhpi.act.host_check import host_answers
 from vhpi.act.layout import Layout
-from vhpi.act.snapshots import (SnapshotError, discard_unfinished, drop_is_pending, empty_trash,
+from vhpi.act.snapshots import (SnapshotError, declare_ready, discard_unfinished, drop_is_pending, empty_trash,
                                 has_room_to_recycle, link_tree, make_room,
                                 pending_recycled_drops, put_in_place, ready_trees, recycle_oldest)
 from vhpi.act.source import source_problem
@@ -39,7 +40,33 @@ def copy_and_rotate(job: Job, layout: Layout, device: int, due: List[str],
     if problem:
         raise JobFailed(f"{label}; {problem}")
     prepare_destination(layout)
-    report = update_latest(job, layout, run.log, run.keep_fds, shared=_may_share_inodes(layout))
+    shared = _may_share_inodes(layout)
+    head = None
+    if shared and not _will_recycle(layout, job, due[0]):
+        head = start_head_start(layout, due[0], run.log, run.keep_fds)
+    try:
+        report = _update_latest_checked(job, layout, device, label, run, shared, head)
+        changed = bool(report.changed or report.deleted)
+        for interval in due:
+            problem = destination_gone(layout, device)
+            if problem:
+                raise JobFailed(problem)
+            early = take_head_start(head, interval, layout.latest, changed, run.log)
+            times = _new_snapshot(layout, job, interval, times, run, early)
+    finally:
+        abandon_head_start(head)
+    remember_destination(run.home, job.destination)
+    empty_trash(layout, run.log)
+    checkpoint("job-done")
+    return f"{label}; done: {_transfer_summary(report)}"
+
+
+def _update_latest_checked(job: Job, layout: Layout, device: int, label: str, run: Run,
+                           shared: bool, head: Optional[HeadStart]) -> TransferReport:
+    """Run the transfer and check the source and destination are still there; return the
+    report (raises JobFailed, before anything is rotated, when the backup is not complete)."""
+    report = update_latest(job, layout, run.log, run.keep_fds, shared=shared,
+                           before_changes=lambda: wait_for_head_start(head, run.log))
     if not report.ok:
         raise JobFailed(f"{label}; {report.problem}; nothing was rotated")
     problem = source_problem(job.source) or destination_gone(layout, device)
@@ -47,15 +74,7 @@ def copy_and_rotate(job: Job, layout: Layout, device: int, due: List[str],
         raise JobFailed(f"{label}; {problem}; nothing was rotated")
     if report.warning:
         run.log.warning("job %s: %s", job.name, report.warning)
-    for interval in due:
-        problem = destination_gone(layout, device)
-        if problem:
-            raise JobFailed(problem)
-        times = _new_snapshot(layout, job, interval, times, run)
-    remember_destination(run.home, job.destination)
-    empty_trash(layout, run.log)
-    checkpoint("job-done")
-    return f"{label}; done: {_transfer_summary(report)}"
+    return report
 
 
 def _may_share_inodes(layout: Layout) -> bool:
@@ -94,13 +113,24 @@ def finish_interrupted(layout: Layout, job: Job, times: Dict[str, float], run: R
     return times
 
 
-def _new_snapshot(layout: Layout, job: Job, interval: str, times: Dict[str, float], run: Run) -> Dict[str, float]:
-    """Make the new `<interval>.0`: recycle the snapshot the rotation drops when there is
-    one (and room), else hard-link a fresh tree."""
+def _will_recycle(layout: Layout, job: Job, interval: str) -> bool:
+    """True when the new `<interval>.0` will be made by recycling the snapshot its rotation
+    drops: the interval is at its keep count, no drop is pending, and there is room."""
     numbers = snapshot_numbers(os.listdir(layout.root), interval)
+    return (len(numbers) >= job.keep_counts[interval] and not drop_is_pending(layout, interval)
+            and has_room_to_recycle(layout))
+
+
+def _new_snapshot(layout: Layout, job: Job, interval: str, times: Dict[str, float], run: Run,
+                  early: Optional[str] = None) -> Dict[str, float]:
+    """Make the new `<interval>.0`: from `early`, an up-to-date tree linked while rsync ran
+    (vhpi.act.head_start), when there is one; else by recycling the snapshot the rotation
+    drops, when there is one (and room); else by hard-linking a fresh tree."""
     try:
-        recyclable = len(numbers) >= job.keep_counts[interval] and not drop_is_pending(layout, interval)
-        if recyclable and has_room_to_recycle(layout):
+        if early is not None:
+            ready = declare_ready(layout, early, interval, run.now)
+        elif _will_recycle(layout, job, interval):
+            numbers = snapshot_numbers(os.listdir(layout.root), interval)
             ready = recycle_oldest(layout, interval, numbers[-1], run.now, run.log, run.keep_fds)
         else:
             ready = link_tree(layout, interval, run.now, run.log, run.keep_fds)
