@@ -1,7 +1,11 @@
 """The entry point: `python3 -m vhpi.main` and the `vhpi` command both run main().
 
-Exit codes: 0 every job fine (nothing due and offline hosts are fine), 1 some job failed,
-2 config or usage error.
+Without a command vhpi makes the backup run (what cron starts). The commands (init, check,
+status, list, diff, du, restore) live one per module in vhpi/actions, each with a
+`run_<command>(config, arguments, home) -> exit code`, imported only when asked for.
+
+Exit codes: 0 every job fine (nothing due and offline hosts are fine), 1 some job failed
+(or a command found a problem), 2 config or usage error.
 """
 
 from __future__ import annotations
@@ -18,6 +22,41 @@ HOME = os.path.join("~", ".very_hungry_pi")
 EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+#: command -> (module in vhpi.actions, function, one-line help)
+COMMANDS = {
+    "init": ("init", "run_init", "create ~/.very_hungry_pi/config.yaml, commented (never overwrites)"),
+    "check": ("check", "run_check", "check the config and everything each job needs to run"),
+    "status": ("status", "run_status", "each job's snapshots, what is due next, the last run"),
+    "list": ("list_snapshots", "run_list", "a job's snapshots with their times"),
+    "diff": ("diff", "run_diff", "files added, removed and changed between two snapshots"),
+    "du": ("du", "run_du", "the space each snapshot holds of its own"),
+    "restore": ("restore", "run_restore", "copy a file or folder back from a snapshot"),
+}
+
+
+def _add_command_parsers(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                     help="omit to make the backup run (what cron does)")
+    made = {name: commands.add_parser(name, help=text, description=text)
+            for name, (_, _, text) in COMMANDS.items()}
+    for sub in made.values():
+        sub.add_argument("--config", default=argparse.SUPPRESS,
+                         help="config file (default: ~/.very_hungry_pi/config.yaml)")
+    for name in ("status", "list", "diff", "du", "check"):
+        made[name].add_argument("--json", action="store_true", help="print JSON for scripts")
+    made["list"].add_argument("job", nargs="?", help="the job's name (may be left out with one job)")
+    made["diff"].add_argument("names", nargs="+", metavar="[JOB] A B",
+                              help="two snapshots such as hourly.1 hourly.0; 'source' for the source")
+    made["du"].add_argument("job", nargs="?", help="only this job")
+    made["restore"].add_argument("job", help="the job's name")
+    made["restore"].add_argument("snapshot", help="a snapshot such as daily.3 or backup.latest")
+    made["restore"].add_argument("path", help="file or folder inside the snapshot")
+    made["restore"].add_argument("--to", metavar="DIR",
+                                 help="copy into DIR (default: back to its place in the source)")
+    made["restore"].add_argument("--overwrite", action="store_true",
+                                 help="replace what is already there")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser."""
     parser = argparse.ArgumentParser(
@@ -30,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the clock is right: snapshot times recorded later than now are set "
                              "to now, and lost records start afresh")
     parser.add_argument("--version", action="version", version=f"vhpi {__version__}")
+    _add_command_parsers(parser)
     return parser
 
 
@@ -63,24 +103,47 @@ def load_config_for_run(path: str, home: str):
     return config
 
 
+def print_config_problems(problems: List[str]) -> None:
+    """Print the config's problems, one per line, to stderr."""
+    print(f"vhpi: the config cannot be used ({len(problems)} problem"
+          f"{'s' if len(problems) != 1 else ''}); nothing was done:", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
+def run_command(arguments: argparse.Namespace, home: str) -> int:
+    """Run the command named in `arguments` (config loaded first, except for init)."""
+    import importlib
+    module_name, function_name, _ = COMMANDS[arguments.command]
+    function = getattr(importlib.import_module(f"vhpi.actions.{module_name}"), function_name)
+    if arguments.command == "init":
+        return function(None, arguments, home)
+    from vhpi.config.errors import ConfigError
+    try:
+        config = load_config(arguments.config)
+    except ConfigError as error:
+        print_config_problems(error.problems)
+        return EXIT_USAGE
+    return function(config, arguments, home)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run vhpi with command-line arguments `argv`; return the exit code."""
     now = time.time()
     arguments, stop_code = parse_arguments(argv)
     if arguments is None:
         return stop_code
-    from vhpi.config.errors import ConfigError
     home = os.path.expanduser(HOME)
+    if arguments.command is not None:
+        return run_command(arguments, home)
+    from vhpi.config.errors import ConfigError
     try:
         if arguments.dry_run:
             config = load_config(arguments.config)
         else:
             config = load_config_for_run(arguments.config, home)
     except ConfigError as error:
-        print(f"vhpi: the config cannot be used ({len(error.problems)} problem"
-              f"{'s' if len(error.problems) != 1 else ''}); nothing was done:", file=sys.stderr)
-        for problem in error.problems:
-            print(f"  {problem}", file=sys.stderr)
+        print_config_problems(error.problems)
         return EXIT_USAGE
     if arguments.dry_run:
         from vhpi.actions.dry_run import run_dry_run

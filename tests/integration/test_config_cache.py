@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import yaml
+
 from tests.integration.helpers import vhpi
 
 
@@ -46,3 +48,23 @@ def test_a_damaged_cache_means_a_full_load(world):
     vhpi(world, code=0)
     cached = json.loads((world.vhpi_home / "config.cache.json").read_text())
     assert cached["config"]["jobs"][0]["destination"] == str(world.dest)
+
+
+def test_hooks_and_healthcheck_urls_survive_the_cache(world):
+    marks = world.root / "marks"
+    hooks = {"before": f"echo run >> {marks}", "after_success": f"echo run-ok >> {marks}"}
+    world.config.write_text(yaml.safe_dump({
+        "app_cfg": {"intervals": {"hourly": 3600}, "hooks": hooks,
+                    "healthcheck_url": "http://127.0.0.1:9/run"},
+        "jobs_cfg": [{"source_ip": "127.0.0.1", "rsync_src": str(world.source),
+                      "rsync_dest": str(world.dest), "snapshots": {"hourly": 2},
+                      "hooks": {"after_failure": "true"}, "healthcheck_url": "http://127.0.0.1:9/job"}]}))
+    vhpi(world, code=0)
+    cached = json.loads((world.vhpi_home / "config.cache.json").read_text())["config"]
+    assert cached["hooks"] == {**hooks, "after_failure": None}
+    assert cached["healthcheck_url"] == "http://127.0.0.1:9/run"
+    assert cached["jobs"][0]["hooks"] == {"before": None, "after_success": None, "after_failure": "true"}
+    assert cached["jobs"][0]["healthcheck_url"] == "http://127.0.0.1:9/job"
+    imports = _modules_loaded(world)          # from the cache: no YAML, hooks still run
+    assert "| yaml" not in imports
+    assert marks.read_text().split() == ["run", "run-ok", "run", "run-ok"]

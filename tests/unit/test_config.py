@@ -77,7 +77,7 @@ def test_example_config_loads_with_paths_relative_to_its_folder(tmp_path, monkey
         intervals={"hourly": 3600, "six-hourly": 21600, "daily": 86400, "weekly": 604800,
                    "monthly": 2592000, "yearly": 31536000},
         jobs=(Job(
-            name="dest1",
+            name="laptop",
             source_ip="192.168.178.20",
             source=os.path.join(folder, "tests", "dummy_src", "src1"),
             destination=os.path.join(folder, "tests", "dummy_dest", "dest1"),
@@ -231,7 +231,7 @@ def test_unknown_app_key_with_did_you_mean():
 def test_unknown_app_key_without_a_close_match():
     raw = config()
     raw["app_cfg"]["colour"] = "blue"
-    assert problems(raw) == ["app_cfg.colour: unknown key (known keys: exclude_lib, intervals)"]
+    assert problems(raw) == ["app_cfg.colour: unknown key (known keys: exclude_lib, intervals, hooks, healthcheck_url)"]
 
 
 @pytest.mark.parametrize("intervals, expected", [
@@ -316,7 +316,7 @@ def test_unknown_job_key_misspelt_snapshots():
 def test_unknown_job_key_without_a_close_match():
     assert problems(config(job(colour="red"))) == [
         "jobs_cfg[0].colour: unknown key (known keys: name, source_ip, rsync_src, rsync_dest, "
-        "rsync_options, exclude_lists, excludes, snapshots)"]
+        "rsync_options, exclude_lists, excludes, snapshots, hooks, healthcheck_url)"]
 
 
 @pytest.mark.parametrize("key", ["source_ip", "rsync_src", "rsync_dest", "snapshots"])
@@ -505,7 +505,7 @@ def test_several_problems_reported_at_once():
         ],
     }
     assert problems(raw) == [
-        "app_cfg.extra: unknown key (known keys: exclude_lib, intervals)",
+        "app_cfg.extra: unknown key (known keys: exclude_lib, intervals, hooks, healthcheck_url)",
         f"app_cfg.intervals.da.ily: {INTERVAL_NAME_RULE}, got 'da.ily'",
         "app_cfg.intervals.weekly: must be a whole number of seconds >= 1, got True",
         "app_cfg.exclude_lib.std: must be a list of exclude patterns, got 'not-a-list'",

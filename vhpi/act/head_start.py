@@ -7,7 +7,8 @@ before anything in backup.latest changes (wait_for_head_start, called between th
 and the first change). After the transfer the early tree is brought up to date with
 relink_tree, which touches only what differs, or taken as it is when the transfer changed
 nothing. On any trouble the early tree is thrown away and link_tree makes one the usual
-way, with its error reporting. A crash leaves `building.<interval>`, which the next run
+way, with its error reporting. It is not used on a nearly full disk (below the free space
+and inodes recycling asks for), where the transfer must get the last inodes first. A crash leaves `building.<interval>`, which the next run
 deletes like any unfinished tree.
 """
 

@@ -7,12 +7,36 @@ import subprocess
 import tempfile
 from collections import deque
 from dataclasses import dataclass
-from typing import IO, Callable, Deque, Sequence, Tuple
+from typing import IO, Callable, Deque, List, Sequence, Tuple
 
 from vhpi.act.checkpoints import checkpoint
 
 #: Exit code reported when the program itself cannot be started (as a shell would).
 NOT_FOUND = 127
+
+
+def split_output(data: bytes) -> Tuple[List[bytes], bytes]:
+    """Given buffered output, return (complete lines, the unfinished rest). Lines end at a
+    newline; a carriage return also ends one (rsync's progress line rewrites itself with
+    them), and the blank pieces around carriage returns are dropped. Output without
+    carriage returns comes out line for line, blank lines included."""
+    *complete, rest = data.split(b"\n")
+    lines: List[bytes] = []
+    for line in complete:
+        lines.extend([line] if b"\r" not in line else [p for p in line.split(b"\r") if p.strip()])
+    if b"\r" in rest:
+        pieces = rest.split(b"\r")
+        rest = pieces.pop()
+        if not rest:  # it ends with a carriage return, which a newline may still follow
+            rest = pieces.pop() + b"\r"
+        lines.extend(piece for piece in pieces if piece.strip())
+    return lines, rest
+
+
+def _take_line(line: bytes, program: str, tail: Deque[str], on_line: Callable[[bytes], None]) -> None:
+    checkpoint(f"{program}-line")
+    tail.append(line.decode("utf-8", "replace"))
+    on_line(line)
 
 
 def run_streaming(argv: Sequence[str], on_line: Callable[[bytes], None],
@@ -33,11 +57,13 @@ def run_streaming(argv: Sequence[str], on_line: Callable[[bytes], None],
     checkpoint(f"{program}-started")
     try:
         with process.stdout:
-            for raw in process.stdout:
-                checkpoint(f"{program}-line")
-                line = raw.rstrip(b"\n")
-                tail.append(line.decode("utf-8", "replace"))
-                on_line(line)
+            pending = b""
+            for chunk in iter(lambda: process.stdout.read1(1 << 16), b""):
+                lines, pending = split_output(pending + chunk)
+                for line in lines:
+                    _take_line(line, program, tail, on_line)
+            for line in split_output(pending + b"\n")[0] if pending else ():
+                _take_line(line, program, tail, on_line)
     except BaseException:
         process.kill()
         process.wait()

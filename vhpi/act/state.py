@@ -1,14 +1,21 @@
 """vhpi's record of when each interval of a destination last got a snapshot.
 
 Stored as DEST/.vhpi/state.json, so it travels with the backup disk:
-    {"format": 1, "snapshots": {"daily": 1763856000.0, ...}}
+    {"format": 1, "snapshots": {"daily": 1763856000.0, ...},
+     "made": {"<inode of a snapshot's top folder>": 1763856000.0, ...}}
+
+"snapshots" decides what is due. "made" says when each snapshot was taken, for `vhpi
+status` and `vhpi list`: a snapshot's top folder keeps its inode through every rename
+(hourly.0 -> hourly.1 ...), and every new snapshot gets a new top folder. Entries whose
+folder is gone are dropped at each write. Older files without "made" are read fine.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Dict, Optional
+import os
+from typing import Dict, Iterable, Optional, Tuple
 
 from vhpi.act.files import write_json_atomically
 from vhpi.act.layout import Layout
@@ -58,7 +65,36 @@ def read_snapshot_times(layout: Layout) -> Optional[Dict[str, float]]:
     return _times_from(data, layout.state)
 
 
-def write_snapshot_times(layout: Layout, times: Dict[str, float]) -> None:
-    """Replace the state file atomically with `times` (DEST/.vhpi must exist: vhpi never
-    creates folders it might write into an empty mountpoint)."""
-    write_json_atomically(layout.state, {"format": FORMAT, "snapshots": times})
+def read_made_times(layout: Layout) -> Dict[int, float]:
+    """Return {inode of a snapshot's top folder: when it was taken} (empty when unknown)."""
+    try:
+        with open(layout.state, encoding="utf-8") as handle:
+            made = json.load(handle).get("made")
+        return {int(inode): float(when) for inode, when in made.items() if _is_time(when)}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+
+
+def _folder_inodes(folders: Iterable[str]) -> set:
+    found = set()
+    for folder in folders:
+        try:
+            with os.scandir(folder) as entries:
+                found.update(entry.inode() for entry in entries if entry.is_dir(follow_symlinks=False))
+        except OSError:
+            pass
+    return found
+
+
+def write_snapshot_times(layout: Layout, times: Dict[str, float],
+                         new_snapshot: Optional[Tuple[str, float]] = None) -> None:
+    """Replace the state file atomically with `times`, keeping the "made" records of the
+    folders still there and adding `new_snapshot` = (its folder, when it was taken)
+    (DEST/.vhpi must exist: vhpi never creates folders it might write into an empty
+    mountpoint)."""
+    present = _folder_inodes((layout.root, layout.work))
+    made = {inode: when for inode, when in read_made_times(layout).items() if inode in present}
+    if new_snapshot is not None:
+        made[os.lstat(new_snapshot[0]).st_ino] = new_snapshot[1]
+    write_json_atomically(layout.state, {"format": FORMAT, "snapshots": times,
+                                         "made": {str(inode): when for inode, when in sorted(made.items())}})

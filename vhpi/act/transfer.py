@@ -14,6 +14,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 from vhpi.act.checkpoints import checkpoint
 from vhpi.act.layout import Layout
 from vhpi.act.processes import run_streaming
+from vhpi.act.progress import TerminalProgress
 from vhpi.act.source import source_problem
 from vhpi.act.tree_edit import remove_entry, remove_tree
 from vhpi.config.model import Job
@@ -41,7 +42,7 @@ class _ItemLists:
     """The dry run's findings, written to NUL-separated files in the work folder (a million
     changed files must not become a million Python objects)."""
 
-    NAMES = ("delete", "unlink", "copy")
+    NAMES = ("delete", "unlink", "copy", "root")
 
     def __init__(self, work: str, stack: ExitStack):
         self.paths = {name: os.path.join(work, f"{name}.list") for name in self.NAMES}
@@ -51,6 +52,12 @@ class _ItemLists:
     def add(self, item: Item) -> None:
         if item.deleted:
             self._write("delete", (b"d" if item.is_dir else b"f") + item.path)
+            return
+        if item.path == b".":
+            # never in the copy list: with --files-from rsync reads "." as "the top folder
+            # and everything directly in it", and would update top-level files that are
+            # shared with snapshots in place; the top folder gets a pass of its own
+            self._write("root", item.path)
             return
         if item.replaces_shared_inode:
             self._write("unlink", item.path)
@@ -130,14 +137,18 @@ class LogBatch:
 
 
 def _run_rsync(argv: Sequence[str], log: logging.Logger, keep_fds: Sequence[int],
-               on_item=None, choose: SplitChooser = first_split) -> _RsyncRun:
-    """Run one rsync pass, logging its output to debug.log; return what it did."""
+               on_item=None, choose: SplitChooser = first_split,
+               progress: Optional[TerminalProgress] = None) -> _RsyncRun:
+    """Run one rsync pass, logging its output to debug.log (progress lines go to
+    `progress` instead, when given); return what it did."""
     log.debug("running: %r", list(argv))
     result = _RsyncRun()
     stat_lines = []
     batch = LogBatch(log, "rsync: ")
 
     def on_line(line: bytes) -> None:
+        if progress is not None and progress.show_rsync(line):
+            return
         item = parse_item_line(line, choose) if on_item is not None else None
         if item is not None:
             on_item(item)
@@ -186,17 +197,37 @@ def _count_item(report: TransferReport, item: Item) -> None:
 
 
 def _mirror_in_one_pass(job: Job, layout: Layout, log: logging.Logger, keep_fds: Sequence[int],
-                        report: TransferReport, before_changes: Callable[[], None]) -> RsyncOutcome:
+                        report: TransferReport, before_changes: Callable[[], None],
+                        progress: Optional[TerminalProgress]) -> RsyncOutcome:
     """One plain rsync, for a backup.latest that no snapshot shares inodes with."""
     before_changes()
-    argv = mirror_argv(job.rsync_options, job.excludes, job.source, layout.latest, _temp_dir(job, layout))
-    copied = _run_rsync(argv, log, keep_fds, lambda item: _count_item(report, item))
+    argv = mirror_argv(job.rsync_options, job.excludes, job.source, layout.latest,
+                       _temp_dir(job, layout), progress=progress is not None)
+    copied = _run_rsync(argv, log, keep_fds, lambda item: _count_item(report, item), progress=progress)
     report.stats = copied.stats
     return classify_exit(copied.code, copied.tail)
 
 
+#: An exclude rule matching everything directly inside the source: with it, a pass whose
+#: --files-from list holds only "." updates the top folder's own attributes and nothing else.
+TOP_LEVEL_ENTRIES = "/*"
+
+
+def _copy_pass(argv: Sequence[str], log: logging.Logger, keep_fds: Sequence[int],
+               report: Optional[TransferReport], outcome: RsyncOutcome,
+               progress: Optional[TerminalProgress]) -> RsyncOutcome:
+    """Run one pass that copies listed paths; return the transfer's outcome so far, made
+    worse by this pass's problem or warning. Its --stats go to `report`, when given."""
+    copied = _run_rsync(argv, log, keep_fds, progress=progress)
+    if report is not None:
+        report.stats = copied.stats
+    result = classify_copy_pass(copied.code, copied.tail, copied.missing, copied.other_errors)
+    return result if not result.ok or result.warning else outcome
+
+
 def _mirror_in_two_passes(job: Job, layout: Layout, log: logging.Logger, keep_fds: Sequence[int],
-                          report: TransferReport, before_changes: Callable[[], None]) -> RsyncOutcome:
+                          report: TransferReport, before_changes: Callable[[], None],
+                          progress: Optional[TerminalProgress]) -> RsyncOutcome:
     """List the differences, free shared inodes, then copy exactly the listed paths."""
     with ExitStack() as stack:
         lists = _ItemLists(layout.work, stack)
@@ -205,7 +236,8 @@ def _mirror_in_two_passes(job: Job, layout: Layout, log: logging.Logger, keep_fd
                             link_split_chooser(job.source))
         lists.close()
     outcome = classify_exit(listed.code, listed.tail)
-    report.deleted, report.changed = lists.counts["delete"], lists.counts["copy"]
+    report.deleted = lists.counts["delete"]
+    report.changed = lists.counts["copy"] + lists.counts["root"]
     vanished = source_problem(job.source)
     if vanished:
         # an unmounted share looks like a source whose files were all deleted
@@ -214,25 +246,28 @@ def _mirror_in_two_passes(job: Job, layout: Layout, log: logging.Logger, keep_fd
     if outcome.ok:
         _apply_deletions_and_unlinks(lists, layout.latest)
         checkpoint("unlinked")
-        if report.changed:
+        if lists.counts["copy"]:
             argv = transfer_argv(job.rsync_options, job.excludes, job.source, layout.latest,
-                                 lists.paths["copy"], _temp_dir(job, layout))
-            copied = _run_rsync(argv, log, keep_fds)
-            report.stats = copied.stats
-            result = classify_copy_pass(copied.code, copied.tail, copied.missing, copied.other_errors)
-            outcome = result if not result.ok or result.warning else outcome
+                                 lists.paths["copy"], _temp_dir(job, layout), progress=progress is not None)
+            outcome = _copy_pass(argv, log, keep_fds, report, outcome, progress)
+        if lists.counts["root"] and outcome.ok:
+            argv = transfer_argv(job.rsync_options, (*job.excludes, TOP_LEVEL_ENTRIES), job.source,
+                                 layout.latest, lists.paths["root"], _temp_dir(job, layout))
+            outcome = _copy_pass(argv, log, keep_fds, None, outcome, None)
     for path in lists.paths.values():
         os.unlink(path)
     return outcome
 
 
 def update_latest(job: Job, layout: Layout, log: logging.Logger, keep_fds: Sequence[int] = (),
-                  shared: bool = True, before_changes: Callable[[], None] = lambda: None) -> TransferReport:
+                  shared: bool = True, before_changes: Callable[[], None] = lambda: None,
+                  progress: Optional[TerminalProgress] = None) -> TransferReport:
     """Make backup.latest a complete copy of the job's source; return what happened.
 
     `shared` says whether snapshots may share inodes with backup.latest; only then are the
     two careful passes needed (a first backup is one plain rsync). `before_changes` is
     called once before anything in backup.latest changes (see vhpi.act.head_start).
+    `progress`, on a terminal, shows the copying pass's progress.
     """
     started = time.monotonic()
     report = TransferReport()
@@ -240,7 +275,7 @@ def update_latest(job: Job, layout: Layout, log: logging.Logger, keep_fds: Seque
         os.mkdir(layout.latest)
     mirror = _mirror_in_two_passes if shared else _mirror_in_one_pass
     try:
-        outcome = mirror(job, layout, log, keep_fds, report, before_changes)
+        outcome = mirror(job, layout, log, keep_fds, report, before_changes, progress)
     except UnsafeItemPath as error:
         outcome = RsyncOutcome(False, problem=str(error))
     vanished = None if outcome.ok else source_problem(job.source)

@@ -14,6 +14,7 @@ from vhpi.act.destination import (destination_gone, destination_problem, prepare
 from vhpi.act.head_start import HeadStart, abandon_head_start, start_head_start, take_head_start, wait_for_head_start
 from vhpi.act.host_check import host_answers
 from vhpi.act.layout import Layout
+from vhpi.act.progress import TerminalProgress, progress_for
 from vhpi.act.snapshots import (SnapshotError, declare_ready, discard_unfinished, drop_is_pending, empty_trash,
                                 has_room_to_recycle, link_tree, make_room,
                                 pending_recycled_drops, put_in_place, ready_trees, recycle_oldest)
@@ -42,19 +43,27 @@ def copy_and_rotate(job: Job, layout: Layout, device: int, due: List[str],
     prepare_destination(layout)
     shared = _may_share_inodes(layout)
     head = None
-    if shared and not _will_recycle(layout, job, due[0]):
+    if shared and has_room_to_recycle(layout) and not _will_recycle(layout, job, due[0]):
+        # on a nearly full disk nothing runs beside the transfer: it gets the last inodes
         head = start_head_start(layout, due[0], run.log, run.keep_fds)
+    progress = progress_for(job.name)
     try:
-        report = _update_latest_checked(job, layout, device, label, run, shared, head)
+        if progress:
+            progress.say(f"job {job.name}: looking for changes")
+        report = _update_latest_checked(job, layout, device, label, run, shared, head, progress)
         changed = bool(report.changed or report.deleted)
         for interval in due:
             problem = destination_gone(layout, device)
             if problem:
                 raise JobFailed(problem)
+            if progress:
+                progress.say(f"job {job.name}: making the {interval} snapshot")
             early = take_head_start(head, interval, layout.latest, changed, run.log)
             times = _new_snapshot(layout, job, interval, times, run, early)
     finally:
         abandon_head_start(head)
+        if progress:
+            progress.clear()
     remember_destination(run.home, job.destination)
     empty_trash(layout, run.log)
     checkpoint("job-done")
@@ -62,11 +71,13 @@ def copy_and_rotate(job: Job, layout: Layout, device: int, due: List[str],
 
 
 def _update_latest_checked(job: Job, layout: Layout, device: int, label: str, run: Run,
-                           shared: bool, head: Optional[HeadStart]) -> TransferReport:
+                           shared: bool, head: Optional[HeadStart],
+                           progress: Optional[TerminalProgress]) -> TransferReport:
     """Run the transfer and check the source and destination are still there; return the
     report (raises JobFailed, before anything is rotated, when the backup is not complete)."""
     report = update_latest(job, layout, run.log, run.keep_fds, shared=shared,
-                           before_changes=lambda: wait_for_head_start(head, run.log))
+                           before_changes=lambda: wait_for_head_start(head, run.log),
+                           progress=progress)
     if not report.ok:
         raise JobFailed(f"{label}; {report.problem}; nothing was rotated")
     problem = source_problem(job.source) or destination_gone(layout, device)
@@ -151,7 +162,7 @@ def _place(layout: Layout, job: Job, interval: str, keep: int, ready: str, taken
     if vanished:
         raise JobFailed(vanished)
     times = {**times, interval: taken_at}
-    write_snapshot_times(layout, times)
+    write_snapshot_times(layout, times, new_snapshot=(ready, taken_at))
     checkpoint("state-written")
     put_in_place(layout, ready, interval)
     return times

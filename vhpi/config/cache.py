@@ -15,7 +15,7 @@ from dataclasses import asdict
 from typing import List, Optional
 
 from vhpi import __version__
-from vhpi.config.model import Config, Job
+from vhpi.config.model import Config, Hooks, Job
 
 CACHE_NAME = "config.cache.json"
 
@@ -26,11 +26,18 @@ def config_key(path: str) -> List:
     return [os.path.realpath(path), info.st_ino, info.st_size, info.st_mtime_ns, __version__]
 
 
+def _job_from(data: dict) -> Job:
+    """Given the JSON form of a Job, return the Job."""
+    return Job(**{**data, "rsync_options": tuple(data["rsync_options"]),
+                  "excludes": tuple(data["excludes"]), "warnings": tuple(data["warnings"]),
+                  "hooks": Hooks(**data["hooks"])})
+
+
 def _config_from(data: dict) -> Config:
-    jobs = tuple(Job(**{**job, "rsync_options": tuple(job["rsync_options"]),
-                        "excludes": tuple(job["excludes"]), "warnings": tuple(job["warnings"])})
-                 for job in data["jobs"])
-    return Config(data["path"], dict(data["intervals"]), jobs)
+    """Given the JSON form of a Config (dataclasses.asdict), return the Config (raises
+    KeyError or TypeError for a copy that does not fit, e.g. written by older code)."""
+    return Config(data["path"], dict(data["intervals"]), tuple(map(_job_from, data["jobs"])),
+                  Hooks(**data["hooks"]), data["healthcheck_url"])
 
 
 def cached_config(home: str, path: str) -> Optional[Config]:

@@ -3,7 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
+
+#: The hook names a `hooks:` mapping may hold, in the order they run.
+HOOK_NAMES = ("before", "after_success", "after_failure")
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Shell command lines (run with /bin/sh -c) for the points of a job or a run; None = none.
+
+    `before` runs first (exit 75 = skip quietly, other non-zero = fail), then `after_success`
+    or `after_failure`. The rules are in vhpi.actions.watch."""
+
+    before: Optional[str] = None
+    after_success: Optional[str] = None
+    after_failure: Optional[str] = None
+
+    def configured(self) -> bool:
+        """Return True when at least one hook is set."""
+        return any(getattr(self, name) for name in HOOK_NAMES)
 
 
 @dataclass(frozen=True)
@@ -18,16 +37,29 @@ class Job:
     excludes: Tuple[str, ...]
     keep_counts: Dict[str, int]
     warnings: Tuple[str, ...] = field(default=())
+    hooks: Hooks = field(default_factory=Hooks)
+    healthcheck_url: Optional[str] = None
 
     def active_keep_counts(self) -> Dict[str, int]:
         """Return the intervals this job snapshots (keep count above 0) with their counts."""
         return {name: keep for name, keep in self.keep_counts.items() if keep > 0}
 
+    def watched(self) -> bool:
+        """Return True when the job has a hook or a healthcheck URL."""
+        return self.hooks.configured() or bool(self.healthcheck_url)
+
 
 @dataclass(frozen=True)
 class Config:
-    """The whole config file: interval lengths in seconds and the jobs."""
+    """The whole config file: interval lengths in seconds, the jobs, and the hooks and
+    healthcheck URL for the whole run (every cron start)."""
 
     path: str
     intervals: Dict[str, int]
     jobs: Tuple[Job, ...]
+    hooks: Hooks = field(default_factory=Hooks)
+    healthcheck_url: Optional[str] = None
+
+    def watched(self) -> bool:
+        """Return True when the run has a hook or a healthcheck URL."""
+        return self.hooks.configured() or bool(self.healthcheck_url)

@@ -2,6 +2,7 @@
 
 Messages read `jobs_cfg[0].snapshots.fortnightly: no such interval in app_cfg.intervals`.
 Relative paths in the config are taken relative to the folder that holds the config file.
+Hook commands are shell lines (run later with /bin/sh -c): only their form is checked here.
 """
 
 from __future__ import annotations
@@ -14,16 +15,20 @@ from typing import Any, Dict, List, Optional, Tuple
 from schema import And, Or, Schema, SchemaError
 
 from vhpi.config.errors import ConfigError
-from vhpi.config.model import Config, Job
+from vhpi.config.model import HOOK_NAMES, Config, Hooks, Job
 from vhpi.decide.rsync_options import DEFAULT_RSYNC_OPTIONS, check_rsync_options
 
 TOP_KEYS = ("app_cfg", "jobs_cfg")
-APP_KEYS = ("exclude_lib", "intervals")
+APP_KEYS = ("exclude_lib", "intervals", "hooks", "healthcheck_url")
 JOB_KEYS = ("name", "source_ip", "rsync_src", "rsync_dest", "rsync_options",
-            "exclude_lists", "excludes", "snapshots")
+            "exclude_lists", "excludes", "snapshots", "hooks", "healthcheck_url")
 REQUIRED_JOB_KEYS = ("source_ip", "rsync_src", "rsync_dest", "snapshots")
 INTERVAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 HOST = re.compile(r"[A-Za-z0-9:.%-]+")
+#: http(s)://, optional user@, a host name or [IPv6], optional port, then path/query/fragment
+#: without blanks. A regular expression, not urllib.parse: vhpi imports no urllib unless it pings.
+PING_URL = re.compile(r"(?i:https?)://([^/?#@\s]+@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%-]+)"
+                      r"(:[0-9]{1,5})?([/?#]\S*)?")
 
 
 def _not_bool(value: Any) -> bool:
@@ -38,6 +43,8 @@ MAPPING = Schema(dict)
 HOST_NAME = Schema(And(str, HOST.fullmatch))
 INTERVAL = Schema(And(str, INTERVAL_NAME.fullmatch))
 OPTIONAL_TEXT = Schema(Or(None, str))
+COMMAND = Schema(Or(None, TEXT))
+URL = Schema(Or(None, And(str, PING_URL.fullmatch)))
 
 
 class Problems:
@@ -166,6 +173,28 @@ def _rsync_options(job: Dict, place: str, problems: Problems) -> Tuple[Tuple[str
     return checked.words, checked.warnings
 
 
+def _hooks(raw: Any, place: str, problems: Problems) -> Hooks:
+    """Given the value of a `hooks:` key (None when absent), return the Hooks it sets; a
+    command left empty in YAML (null) counts as not set."""
+    if raw is None or not problems.check(raw, MAPPING, place, "must map before, after_success "
+                                         "and after_failure to shell command lines"):
+        return Hooks()
+    _unknown_keys(raw, HOOK_NAMES, place, problems)
+    commands = {name: raw.get(name) for name in HOOK_NAMES}
+    for name, command in commands.items():
+        problems.check(command, COMMAND, f"{place}.{name}",
+                       "must be a shell command line (a non-empty string, run with /bin/sh -c)")
+    return Hooks(**commands)
+
+
+def _healthcheck_url(raw: Any, place: str, problems: Problems) -> Optional[str]:
+    """Given the value of a `healthcheck_url:` key (None when absent), return the URL or None."""
+    if problems.check(raw, URL, place, "must be an http:// or https:// URL with a host, such "
+                      "as https://hc-ping.com/<uuid>"):
+        return raw
+    return None
+
+
 def _job(raw: Any, index: int, intervals: Dict[str, int], library: Dict[str, List[str]],
          config_dir: str, problems: Problems) -> Optional[Job]:
     place = f"jobs_cfg[{index}]"
@@ -191,10 +220,12 @@ def _job(raw: Any, index: int, intervals: Dict[str, int], library: Dict[str, Lis
                    if "snapshots" in raw else {})
     excludes = _excludes(raw, library, place, problems)
     options, warnings = _rsync_options(raw, place, problems)
+    hooks = _hooks(raw.get("hooks"), f"{place}.hooks", problems)
+    url = _healthcheck_url(raw.get("healthcheck_url"), f"{place}.healthcheck_url", problems)
     if len(problems.messages) > before:
         return None
     return Job(str(name), str(raw["source_ip"]), source, destination, options, excludes,
-               keep_counts, tuple(f"{place}.rsync_options: {w}" for w in warnings))
+               keep_counts, tuple(f"{place}.rsync_options: {w}" for w in warnings), hooks, url)
 
 
 def _unique(jobs: List[Tuple[int, Job]], problems: Problems) -> None:
@@ -225,6 +256,8 @@ def validate_config(raw: Any, config_path: str) -> Config:
     _unknown_keys(app, APP_KEYS, "app_cfg", problems)
     intervals = _intervals(app, problems)
     library = _exclude_lib(app, problems)
+    hooks = _hooks(app.get("hooks"), "app_cfg.hooks", problems)
+    url = _healthcheck_url(app.get("healthcheck_url"), "app_cfg.healthcheck_url", problems)
     raw_jobs = raw.get("jobs_cfg")
     jobs: List[Tuple[int, Job]] = []
     if problems.check(raw_jobs, Schema(And(list, len)), "jobs_cfg", "must be a list of one or more jobs"):
@@ -236,4 +269,5 @@ def validate_config(raw: Any, config_path: str) -> Config:
         _unique(jobs, problems)
     if problems.messages:
         raise ConfigError(problems.messages)
-    return Config(os.path.abspath(config_path), intervals, tuple(job for _, job in jobs))
+    return Config(os.path.abspath(config_path), intervals, tuple(job for _, job in jobs),
+                  hooks, url)

@@ -58,3 +58,11 @@ def clock_is_behind(last_snapshot_times: Mapping[str, float], now: float) -> boo
 def clamp_to_now(last_snapshot_times: Mapping[str, float], now: float) -> Dict[str, float]:
     """Return the records with every time later than `now` set to `now` (the user trusts the clock)."""
     return {name: min(when, now) for name, when in last_snapshot_times.items()}
+
+
+def next_due_time(last: Optional[float], interval_seconds: float) -> Optional[float]:
+    """Given an interval's last snapshot time (None: never) and its length, return the
+    moment from which a run counts it as due (None: due now, it never had one)."""
+    if last is None:
+        return None
+    return last + interval_seconds - grace_seconds(interval_seconds)

@@ -38,6 +38,10 @@ def source_argument(source: str) -> str:
 REPORTING = ("--stats", "--no-human-readable", "--out-format=" + ITEM_MARK.decode() + "%i %n%L")
 
 
+#: Added to the copying passes on a terminal: one overall progress line (see vhpi.decide.progress).
+PROGRESS = ("--info=progress2",)
+
+
 def dry_run_argv(options: Tuple[str, ...], excludes: Iterable[str], source: str,
                  latest: str) -> Tuple[str, ...]:
     """Return the argv of the pass that lists what differs, changing nothing."""
@@ -50,17 +54,19 @@ def _temp_dir_argument(temp_dir: Optional[str]) -> Tuple[str, ...]:
 
 
 def transfer_argv(options: Tuple[str, ...], excludes: Iterable[str], source: str,
-                  latest: str, files_from: str, temp_dir: Optional[str] = None) -> Tuple[str, ...]:
+                  latest: str, files_from: str, temp_dir: Optional[str] = None,
+                  progress: bool = False) -> Tuple[str, ...]:
     """Return the argv of the pass that copies exactly the paths listed in `files_from`."""
     return (RSYNC, *without_delete_options(options), *exclude_arguments(excludes),
             "--no-recursive", f"--files-from={files_from}", "--from0",
-            *_temp_dir_argument(temp_dir), *REPORTING,
+            *_temp_dir_argument(temp_dir), *REPORTING, *(PROGRESS if progress else ()),
             source_argument(source), latest.rstrip("/") + "/")
 
 
 def mirror_argv(options: Tuple[str, ...], excludes: Iterable[str], source: str, latest: str,
-                temp_dir: Optional[str] = None) -> Tuple[str, ...]:
+                temp_dir: Optional[str] = None, progress: bool = False) -> Tuple[str, ...]:
     """Return the argv of a plain one-pass mirror, for a backup.latest that shares no inode
     with any snapshot (a first backup)."""
     return (RSYNC, *options, *exclude_arguments(excludes), *_temp_dir_argument(temp_dir),
-            *REPORTING, source_argument(source), latest.rstrip("/") + "/")
+            *REPORTING, *(PROGRESS if progress else ()), source_argument(source),
+            latest.rstrip("/") + "/")

@@ -1,0 +1,39 @@
+"""vhpi's own record of each job's last run that did something, for `vhpi status`.
+
+Stored in ~/.very_hungry_pi/last-runs.json (not on the backup disk: a run that failed
+because the disk was gone must be recorded too):
+    {"<job name>": {"at": 1763856000.0, "ok": true, "summary": "due hourly; done: ..."}}
+Runs that found nothing due are not recorded: the record keeps the last real work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Dict
+
+from vhpi.act.files import write_json_atomically
+
+RECORDS_NAME = "last-runs.json"
+
+
+def read_run_records(home: str) -> Dict[str, dict]:
+    """Return {job name: {"at", "ok", "summary"}}; empty when there is no usable record."""
+    try:
+        with open(os.path.join(home, RECORDS_NAME), encoding="utf-8") as handle:
+            records = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return {name: record for name, record in records.items() if isinstance(record, dict)} \
+        if isinstance(records, dict) else {}
+
+
+def record_run(home: str, job_name: str, at: float, ok: bool, summary: str) -> None:
+    """Remember the result of `job_name`'s run at `at` (best effort: a full home disk must
+    not turn a good backup into a failed one)."""
+    records = read_run_records(home)
+    records[job_name] = {"at": at, "ok": ok, "summary": summary}
+    try:
+        write_json_atomically(os.path.join(home, RECORDS_NAME), records)
+    except OSError:
+        pass

@@ -1,0 +1,162 @@
+"""`vhpi check`: is everything a run needs in place? The config (already validated when
+this runs), rsync and its version, then per job: which host check will be used and
+whether the host answers now, the source's sentinel, the destination (there, marked,
+writable, on which file system) and its free space and inodes. One line per check; exit 0
+only when no check failed. An offline host is a note, not a failure: a run skips it too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import subprocess
+from dataclasses import asdict, dataclass
+from typing import List, Optional
+
+from vhpi.act.destination import destination_problem, known_destinations
+from vhpi.act.host_check import host_answers
+from vhpi.act.layout import Layout
+from vhpi.act.snapshots import RECYCLE_MIN_FREE_BYTES, RECYCLE_MIN_FREE_INODES
+from vhpi.act.source import source_problem
+from vhpi.config.model import Config, Job
+from vhpi.decide.units import human_bytes
+
+OK, NOTE, FAIL = "ok", "note", "FAIL"
+#: rsync older than this lacks options vhpi uses (--info=progress2 came with 3.1.0).
+OLDEST_RSYNC = (3, 1, 0)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One checked thing: status ok / note / FAIL, the job it belongs to ('' for all)."""
+
+    status: str
+    job: str
+    what: str
+    detail: str
+
+
+def run_check(config: Config, arguments: argparse.Namespace, home: str) -> int:
+    """Run every check, print one line each (or JSON); return 0 when none failed, else 1."""
+    checks = [Check(OK, "", "config", f"{config.path}: valid, {len(config.jobs)} job(s)"),
+              check_rsync()]
+    known = known_destinations(home)
+    for job in config.jobs:
+        checks += check_job(job, job.destination in known)
+    if getattr(arguments, "json", False):
+        print(json.dumps([asdict(check) for check in checks], indent=1))
+    else:
+        for check in checks:
+            print(format_check(check))
+    return 1 if any(check.status == FAIL for check in checks) else 0
+
+
+def format_check(check: Check) -> str:
+    """Return the line for one check, e.g. `ok    job laptop: source: /mnt/laptop (…)`."""
+    where = f"job {check.job}: " if check.job else ""
+    return f"{check.status:<5} {where}{check.what}: {check.detail}"
+
+
+def rsync_version(text: str) -> Optional[tuple]:
+    """Return (major, minor, patch) from `rsync --version` output, or None."""
+    found = re.search(r"rsync\s+version\s+v?(\d+)\.(\d+)\.(\d+)", text)
+    return tuple(int(part) for part in found.groups()) if found else None
+
+
+def check_rsync() -> Check:
+    """Is rsync installed, and new enough?"""
+    try:
+        done = subprocess.run(["rsync", "--version"], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return Check(FAIL, "", "rsync", f"cannot run rsync ({error}); install it: apt-get install rsync")
+    version = rsync_version(done.stdout)
+    if version is None:
+        return Check(FAIL, "", "rsync", "rsync --version did not say its version")
+    text = ".".join(map(str, version))
+    if version < OLDEST_RSYNC:
+        return Check(FAIL, "", "rsync", f"version {text} is too old; vhpi needs "
+                     f"{'.'.join(map(str, OLDEST_RSYNC))} or newer")
+    return Check(OK, "", "rsync", f"version {text}")
+
+
+def check_job(job: Job, used_before: bool) -> List[Check]:
+    """Return the checks of one job, in the order a run meets them."""
+    return [check_host(job), check_source(job), *check_destination(job, used_before)]
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: List[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def check_host(job: Job) -> Check:
+    """Which host check a run will use, and does the host answer now?"""
+    log = logging.getLogger(f"vhpi.check.{id(job)}")
+    log.propagate, log.level = False, logging.DEBUG
+    collect = _Collect()
+    log.addHandler(collect)
+    try:
+        answered = host_answers(job.source_ip, log)
+    finally:
+        log.removeHandler(collect)
+    used = next((message.split(" used ", 1)[1].rsplit(":", 1)[0]
+                 for message in collect.messages if " used " in message), "unknown")
+    if answered:
+        return Check(OK, job.name, "host", f"{job.source_ip} answers (checked with {used})")
+    return Check(NOTE, job.name, "host", f"{job.source_ip} does not answer now (checked with "
+                 f"{used}); a run skips the job while it is offline")
+
+
+def check_source(job: Job) -> Check:
+    """Is the source there, with its .backup_valid sentinel?"""
+    problem = source_problem(job.source)
+    if problem:
+        return Check(FAIL, job.name, "source", problem)
+    return Check(OK, job.name, "source", f"{job.source} (sentinel present)")
+
+
+def check_destination(job: Job, used_before: bool) -> List[Check]:
+    """Is the destination there, marked, writable, and with room? Returns 1 or 2 checks."""
+    layout = Layout(job.destination)
+    problem = destination_problem(layout, used_before)
+    if problem:
+        return [Check(FAIL, job.name, "destination", problem)]
+    mount = mount_point(layout.root)
+    where = (f"on the root file system ({mount}): is that really the backup disk?"
+             if mount == "/" else f"on the file system mounted at {mount}")
+    status = NOTE if mount == "/" else OK
+    return [Check(status, job.name, "destination", f"{layout.root} marked, writable, {where}"),
+            check_free_space(job, layout)]
+
+
+def mount_point(path: str) -> str:
+    """Return the mount point of the file system holding `path`."""
+    path = os.path.realpath(path)
+    device = os.stat(path).st_dev
+    while path != "/":
+        parent = os.path.dirname(path)
+        if os.stat(parent).st_dev != device:
+            return path
+        path = parent
+    return "/"
+
+
+def check_free_space(job: Job, layout: Layout) -> Check:
+    """Enough free space and inodes for a run (the thresholds recycling needs)?"""
+    info = os.statvfs(layout.root)
+    free = info.f_bavail * info.f_frsize
+    inodes = "no inode limit" if info.f_files == 0 else f"{info.f_favail:,} free inodes"
+    detail = f"{human_bytes(free)} free of {human_bytes(info.f_blocks * info.f_frsize)}, {inodes}"
+    too_little = free < RECYCLE_MIN_FREE_BYTES or (info.f_files and info.f_favail < RECYCLE_MIN_FREE_INODES)
+    if too_little:
+        return Check(FAIL, job.name, "free space", f"{detail}: nearly full (vhpi wants at least "
+                     f"{human_bytes(RECYCLE_MIN_FREE_BYTES)} and {RECYCLE_MIN_FREE_INODES:,} inodes)")
+    return Check(OK, job.name, "free space", detail)
