@@ -12,11 +12,14 @@ free-space figures). Needs faketime (scripts/setup.sh installs it).
 
 from __future__ import annotations
 
+import calendar
 import glob
 import os
 import shutil
 import subprocess
 import sys
+import time
+from typing import List, Tuple
 
 ROOT = "/tmp/vhpi-readme"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,17 +44,20 @@ NOW = "2026-11-20 10:20:00"
 LIBFAKETIME = next(iter(sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))), "")
 
 
-def write(path: str, text: str) -> None:
+def write(path: str, text: str, at: str = "2026-11-20 07:00:00") -> None:
+    """Write `text` to `path` with its mtime set to the UTC moment `at` (fixed outputs)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
+    moment = calendar.timegm(time.strptime(at, "%Y-%m-%d %H:%M:%S"))
+    os.utime(path, (moment, moment))
 
 
-def vhpi(at: str, *args: str) -> str:
+def vhpi(at: str, *args: str, home: str = f"{ROOT}/home", config: bool = True) -> str:
     """Run vhpi at fake time `at`; return what it printed (stdout and stderr)."""
-    env = {**os.environ, "HOME": f"{ROOT}/home", "PYTHONPATH": REPO, "TZ": "UTC",
-           "LD_PRELOAD": LIBFAKETIME, "FAKETIME": f"@{at}"}
-    argv = [sys.executable, "-m", "vhpi.main", "--config", f"{ROOT}/config.yaml", *args]
+    env = {**os.environ, "HOME": home, "PYTHONPATH": REPO, "TZ": "UTC",
+           "LD_PRELOAD": LIBFAKETIME, "FAKETIME": f"@{at}", "NO_FAKE_STAT": "1"}
+    argv = [sys.executable, "-m", "vhpi.main", *(("--config", f"{ROOT}/config.yaml") if config else ()), *args]
     done = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     return done.stdout
@@ -65,28 +71,36 @@ def build_world() -> None:
     write(f"{ROOT}/config.yaml", CONFIG)
     for at, files, deleted in RUNS:
         for name, text in files.items():
-            write(f"{ROOT}/laptop-share/{name}", text)
+            write(f"{ROOT}/laptop-share/{name}", text, at)
         for name in deleted:
             os.unlink(f"{ROOT}/laptop-share/{name}")
         vhpi(at)
 
 
-def show(*args: str) -> None:
-    print(f"$ vhpi {' '.join(args)}")
-    print(vhpi(NOW, *args).rstrip("\n"))
-    print()
+#: The commands shown, in order (each runs at NOW against the world build_world made).
+COMMANDS = (("check",), ("status",), ("list", "laptop"), ("diff", "laptop", "hourly.2", "hourly.0"),
+            ("diff", "laptop", "hourly.0", "source"), ("du", "laptop"),
+            ("restore", "laptop", "hourly.1", "photos/dog.jpg"),
+            ("restore", "laptop", "hourly.1", "photos/dog.jpg"),
+            ("restore", "laptop", "hourly.1", "photos/dog.jpg", "--to", f"{ROOT}/old"))
 
 
-def main() -> int:
+def examples() -> List[Tuple[str, str]]:
+    """Build the world, run every example; return [(command line, output)]."""
     if not LIBFAKETIME:
         sys.exit("readme_examples: needs libfaketime (apt-get install faketime)")
     build_world()
-    write(f"{ROOT}/laptop-share/notes.txt", "shopping: milk, bread, tea\n")
-    for args in (("check",), ("status",), ("list", "laptop"),
-                 ("diff", "laptop", "hourly.2", "hourly.0"), ("diff", "laptop", "hourly.0", "source"),
-                 ("du", "laptop"), ("restore", "laptop", "hourly.1", "photos/dog.jpg"),
-                 ("restore", "laptop", "hourly.1", "photos/dog.jpg")):
-        show(*args)
+    shown = [("vhpi init", vhpi(NOW, "init", home=f"{ROOT}/new-home", config=False))]
+    write(f"{ROOT}/laptop-share/notes.txt", "shopping: milk, bread, tea\n", NOW)
+    os.makedirs(f"{ROOT}/old")
+    for args in COMMANDS:
+        shown.append(("vhpi " + " ".join(args), vhpi(NOW, *args)))
+    return [(command, output.rstrip("\n")) for command, output in shown]
+
+
+def main() -> int:
+    for command, output in examples():
+        print(f"$ {command}\n{output}\n")
     return 0
 
 

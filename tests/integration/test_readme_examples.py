@@ -1,0 +1,51 @@
+"""The README's example outputs are what the commands print: scripts/readme_examples.py
+runs them on a fixed world at fixed fake times, and every `$ vhpi ...` block in the README
+must match its output. Only what differs from machine to machine is masked: free space
+figures, how long rsync took, and the way the host check reached 127.0.0.1."""
+
+import re
+import sys
+
+from tests.conftest import LIBFAKETIME, REPO
+
+import pytest
+
+sys.path.insert(0, str(REPO / "scripts"))
+import readme_examples  # noqa: E402
+
+MACHINE_FIGURES = re.compile(r"\d[\d,.]*")
+HOST_CHECK = re.compile(r"\(checked with .*\)$")
+RSYNC_SECONDS = re.compile(r"rsync \d+\.\d s")
+
+
+def _masked(text: str) -> str:
+    lines = []
+    for line in text.splitlines():
+        if "free" in line:
+            line = MACHINE_FIGURES.sub("#", line)
+        line = RSYNC_SECONDS.sub("rsync # s", line)
+        lines.append(HOST_CHECK.sub("(checked with …)", line))
+    return "\n".join(lines)
+
+
+def readme_examples_shown() -> list:
+    """Return [(command line, output)] of every `$ vhpi` example in the README."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    shown = []
+    for block in re.findall(r"```\n(\$ vhpi .*?)```", text, flags=re.S):
+        for part in re.split(r"\n\n(?=\$ vhpi )", block.strip("\n")):
+            command, _, output = part.partition("\n")
+            shown.append((command[2:], output))
+    return shown
+
+
+@pytest.mark.skipif(LIBFAKETIME is None, reason="needs libfaketime (Debian package faketime)")
+def test_every_readme_example_is_what_the_command_prints():
+    made = dict(readme_examples.examples())
+    shown = readme_examples_shown()
+    assert len(shown) >= 10, shown
+    for command, output in shown:
+        assert command in made, f"the README shows `{command}`, which the script does not run"
+        assert _masked(output) == _masked(made[command]), command
+    missing = set(made) - {command for command, _ in shown}
+    assert not missing, f"examples the README does not show: {sorted(missing)}"
