@@ -46,11 +46,12 @@ def make_demo_world(root: str) -> str:
     return config
 
 
-def run_vhpi(root: str, config: str) -> int:
-    """Run `python3 -m vhpi.main` as cron would, with HOME inside the demo folder."""
+def run_vhpi(root: str, config: str, *command: str) -> int:
+    """Run `python3 -m vhpi.main [command]` with HOME inside the demo folder (without a
+    command: the backup run, as cron would)."""
     env = dict(os.environ, HOME=os.path.join(root, "home"))
-    return subprocess.call([sys.executable, "-m", "vhpi.main", "--config", config], env=env,
-                           stdin=subprocess.DEVNULL)
+    return subprocess.call([sys.executable, "-m", "vhpi.main", "--config", config, *command],
+                           env=env, stdin=subprocess.DEVNULL)
 
 
 def snapshot_listing(destination: str) -> List[str]:
@@ -88,7 +89,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     print("\n".join(snapshot_listing(destination)))
     with open(os.path.join(root, "home", ".very_hungry_pi", "info.log"), encoding="utf-8") as handle:
         print(f"\ninfo.log:\n{handle.read()}")
-    return 0 if first == second == 0 else 1
+    print("$ vhpi status")
+    status = run_vhpi(root, config, "status")
+    print("\n$ vhpi diff demo quick.1 quick.0")
+    diff = run_vhpi(root, config, "diff", "demo", "quick.1", "quick.0")
+    return 0 if first == second == status == diff == 0 else 1
 
 
 if __name__ == "__main__":

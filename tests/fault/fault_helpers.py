@@ -207,11 +207,21 @@ class Mounts:
     def cleanup(self) -> None:
         for target in reversed(self.points):
             for _ in range(5):
-                if not os.path.ismount(target):
+                if not is_mount_point(target):
                     break
                 if subprocess.run(["umount", str(target)], capture_output=True).returncode != 0:
                     subprocess.run(["umount", "-l", str(target)], capture_output=True)
         self.points.clear()
+
+
+def is_mount_point(path: Path) -> bool:
+    """True when something is mounted on `path`, a bind mount within one file system
+    included (os.path.ismount compares devices, so it cannot see those)."""
+    wanted = os.path.realpath(path)
+    with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+        points = [line.split()[4] for line in handle]
+    decoded = [point.encode().decode("unicode_escape") for point in points]  # \040 = space
+    return wanted in decoded
 
 
 @pytest.fixture

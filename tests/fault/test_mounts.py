@@ -228,3 +228,16 @@ def test_disk_vanishes_during_a_run(world, usb, case, campaign):
         assert manifest(world.dest / "daily.0") == states[-1]
     assert_no_work_left(world)
     assert stray == [], f"written into the empty mountpoint (the SD card): {stray}"
+
+
+def test_the_mount_helper_cleans_up_a_bind_mount_within_one_file_system(tmp_path, mounts):
+    """The helper itself: a bind mount on the same file system is invisible to
+    os.path.ismount; it must still be found and unmounted (else it leaks past the test)."""
+    from tests.fault.fault_helpers import is_mount_point
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "inside.txt").write_text("x")
+    mounts.bind(tmp_path / "a", tmp_path / "b")
+    assert is_mount_point(tmp_path / "b") and (tmp_path / "b" / "inside.txt").exists()
+    mounts.cleanup()
+    assert not is_mount_point(tmp_path / "b") and not (tmp_path / "b" / "inside.txt").exists()

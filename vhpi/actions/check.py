@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import re
+import shlex
+import shutil
 import subprocess
 from dataclasses import asdict, dataclass
 from typing import List, Optional
@@ -21,7 +23,7 @@ from vhpi.act.host_check import host_answers
 from vhpi.act.layout import Layout
 from vhpi.act.snapshots import RECYCLE_MIN_FREE_BYTES, RECYCLE_MIN_FREE_INODES
 from vhpi.act.source import source_problem
-from vhpi.config.model import Config, Job
+from vhpi.config.model import HOOK_NAMES, Config, Hooks, Job
 from vhpi.decide.units import human_bytes
 
 OK, NOTE, FAIL = "ok", "note", "FAIL"
@@ -44,6 +46,7 @@ def run_check(config: Config, arguments: argparse.Namespace, home: str) -> int:
     checks = [Check(OK, "", "config", f"{config.path}: valid, {len(config.jobs)} job(s)"),
               check_rsync()]
     known = known_destinations(home)
+    checks += check_hooks("", config.hooks)
     for job in config.jobs:
         checks += check_job(job, job.destination in known)
     if getattr(arguments, "json", False):
@@ -85,7 +88,51 @@ def check_rsync() -> Check:
 
 def check_job(job: Job, used_before: bool) -> List[Check]:
     """Return the checks of one job, in the order a run meets them."""
-    return [check_host(job), check_source(job), *check_destination(job, used_before)]
+    return [*check_hooks(job.name, job.hooks), check_host(job), check_source(job),
+            *check_destination(job, used_before)]
+
+
+def check_hooks(job_name: str, hooks: Hooks) -> List[Check]:
+    """A note for each hook whose program is not found (a shell builtin or a keyword such
+    as `if` is fine; the shell decides, so this is a note, not a failure)."""
+    checks = []
+    for name in HOOK_NAMES:
+        command = getattr(hooks, name)
+        if not command:
+            continue
+        program = first_word(command)
+        if program and not _program_found(program):
+            checks.append(Check(NOTE, job_name, f"{name} hook", f"{program!r} is neither found in "
+                                f"PATH nor a shell builtin (cron's PATH is shorter than a "
+                                f"terminal's): {command}"))
+        else:
+            checks.append(Check(OK, job_name, f"{name} hook", command))
+    return checks
+
+
+#: Words /bin/sh understands itself (POSIX special and regular builtins, keywords).
+SHELL_WORDS = frozenset("""! . : [ alias bg break case cd command continue eval exec exit export false
+fc fg for getopts hash if jobs kill newgrp pwd read readonly return set shift test times trap
+true type ulimit umask unalias unset until wait while { ( ((""".split())
+
+
+def first_word(command: str) -> Optional[str]:
+    """Return the program a shell command line starts with (after VAR=value words), or None
+    when it cannot be told."""
+    try:
+        words = shlex.split(command, comments=True)
+    except ValueError:
+        return None
+    words = [word for word in words if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", word)]
+    return words[0] if words else None
+
+
+def _program_found(program: str) -> bool:
+    if program in SHELL_WORDS:
+        return True
+    if "/" in program:
+        return os.access(program, os.X_OK)
+    return shutil.which(program) is not None
 
 
 class _Collect(logging.Handler):

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import shlex
-from typing import Callable, Mapping
+from typing import Callable, List, Mapping, Optional
 
 from vhpi.act.destination import destination_problem, known_destinations
 from vhpi.act.layout import Layout
 from vhpi.act.source import source_problem
 from vhpi.act.state import StateError, read_snapshot_times
-from vhpi.config.model import Config, Job
+from vhpi.config.model import Config, Hooks, Job
 from vhpi.decide.due import clock_is_behind, due_intervals
+from vhpi.decide.ping import url_host
 from vhpi.decide.rotation import describe_plan, plan_rotation
 from vhpi.decide.rsync_argv import dry_run_argv, transfer_argv
 from vhpi.decide.snapshot_names import snapshot_numbers
@@ -20,9 +21,21 @@ from vhpi.logs import append_note
 
 def run_dry_run(config: Config, home: str, now: float, say: Callable[[str], None]) -> int:
     """Describe each job's run through `say`; return 1 when some job would fail, else 0."""
+    for line in describe_watch(config.hooks, config.healthcheck_url):
+        say(f"whole run: {line}")
     results = [_describe_job(job, config.intervals, home, now, say) for job in config.jobs]
     append_note(home, "dry run (--dry-run): nothing was changed")
     return 0 if all(results) else 1
+
+
+def describe_watch(hooks: Hooks, url: Optional[str]) -> List[str]:
+    """Return what a run would do for `hooks` and healthcheck `url` (nothing is run or sent)."""
+    lines = [f"would run the {name} hook: {command}"
+             for name, command in (("before", hooks.before), ("after_success", hooks.after_success),
+                                   ("after_failure", hooks.after_failure)) if command]
+    if url:
+        lines.append(f"would ping {url_host(url)}: start, then success or fail")
+    return lines
 
 
 def _describe_job(job: Job, intervals: Mapping[str, int], home: str, now: float,
@@ -46,6 +59,8 @@ def _describe_job(job: Job, intervals: Mapping[str, int], home: str, now: float,
         say("  nothing due")
         return True
     say(f"  due: {', '.join(due)}")
+    for line in describe_watch(job.hooks, job.healthcheck_url):
+        say(f"  {line}")
     say(f"  would check that host {job.source_ip} answers")
     problem = source_problem(job.source)
     say(f"  source: {problem or 'sentinel present'}")

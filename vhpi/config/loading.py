@@ -50,7 +50,7 @@ def read_config_text(path: str) -> str:
         with open(path, encoding="utf-8") as handle:
             return handle.read()
     except FileNotFoundError:
-        raise ConfigError([f"{path}: no such config file (start from example/config/config.yaml)"])
+        raise ConfigError([f"{path}: no such config file (`vhpi init` writes a commented one to start from)"])
     except IsADirectoryError:
         raise ConfigError([f"{path}: is a folder, not a config file"])
     except PermissionError:
