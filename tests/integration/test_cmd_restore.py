@@ -62,8 +62,11 @@ def _same_metadata(restored, kept):
     for relative in manifest(kept):
         a = os.lstat(os.path.join(os.fsencode(str(restored)), relative))
         b = os.lstat(os.path.join(os.fsencode(str(kept)), relative))
-        assert (a.st_mode, a.st_uid, a.st_gid, a.st_mtime_ns) == \
-            (b.st_mode, b.st_uid, b.st_gid, b.st_mtime_ns), relative
+        # a symlink's time comes back to the second only: seen with rsync 3.5 when the
+        # snapshot's symlink was made under libfaketime (its nanoseconds then differ)
+        a_time, b_time = ((a.st_mtime_ns // 10**9, b.st_mtime_ns // 10**9) if stat.S_ISLNK(a.st_mode)
+                          else (a.st_mtime_ns, b.st_mtime_ns))
+        assert (a.st_mode, a.st_uid, a.st_gid, a_time) == (b.st_mode, b.st_uid, b.st_gid, b_time), relative
         assert a.st_ino != b.st_ino, relative
 
 

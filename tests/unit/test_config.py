@@ -569,7 +569,7 @@ def test_missing_file(tmp_path):
     path = str(tmp_path / "nope.yaml")
     with pytest.raises(ConfigError) as caught:
         load(path)
-    assert caught.value.problems == [f"{path}: no such config file (start from example/config/config.yaml)"]
+    assert caught.value.problems == [f"{path}: no such config file (`vhpi init` writes a commented one to start from)"]
 
 
 def test_missing_file_under_home_names_the_expanded_path(tmp_path, monkeypatch):
@@ -577,7 +577,7 @@ def test_missing_file_under_home_names_the_expanded_path(tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as caught:
         load("~/.very_hungry_pi/config.yaml")
     assert caught.value.problems == [
-        f"{tmp_path}/.very_hungry_pi/config.yaml: no such config file (start from example/config/config.yaml)"]
+        f"{tmp_path}/.very_hungry_pi/config.yaml: no such config file (`vhpi init` writes a commented one to start from)"]
 
 
 def test_a_folder_instead_of_a_file(tmp_path):

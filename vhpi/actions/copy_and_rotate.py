@@ -42,24 +42,14 @@ def copy_and_rotate(job: Job, layout: Layout, device: int, due: List[str],
         raise JobFailed(f"{label}; {problem}")
     prepare_destination(layout)
     shared = _may_share_inodes(layout)
-    head = None
-    if shared and has_room_to_recycle(layout) and not _will_recycle(layout, job, due[0]):
-        # on a nearly full disk nothing runs beside the transfer: it gets the last inodes
-        head = start_head_start(layout, due[0], run.log, run.keep_fds)
+    head = _head_start_if_useful(layout, job, due[0], shared, run)
     progress = progress_for(job.name)
     try:
         if progress:
             progress.say(f"job {job.name}: looking for changes")
         report = _update_latest_checked(job, layout, device, label, run, shared, head, progress)
-        changed = bool(report.changed or report.deleted)
-        for interval in due:
-            problem = destination_gone(layout, device)
-            if problem:
-                raise JobFailed(problem)
-            if progress:
-                progress.say(f"job {job.name}: making the {interval} snapshot")
-            early = take_head_start(head, interval, layout.latest, changed, run.log)
-            times = _new_snapshot(layout, job, interval, times, run, early)
+        _make_snapshots(layout, job, device, due, times, run, head, bool(report.changed or report.deleted),
+                        progress)
     finally:
         abandon_head_start(head)
         if progress:
@@ -68,6 +58,31 @@ def copy_and_rotate(job: Job, layout: Layout, device: int, due: List[str],
     empty_trash(layout, run.log)
     checkpoint("job-done")
     return f"{label}; done: {_transfer_summary(report)}"
+
+
+def _head_start_if_useful(layout: Layout, job: Job, interval: str, shared: bool,
+                          run: Run) -> Optional[HeadStart]:
+    """Start linking `interval`'s new tree early (vhpi.act.head_start) when it will be a
+    cp -al of a backup.latest that snapshots share and the disk has room to spare; on a
+    nearly full disk nothing runs beside the transfer: it gets the last inodes."""
+    if shared and has_room_to_recycle(layout) and not _will_recycle(layout, job, interval):
+        return start_head_start(layout, interval, run.log, run.keep_fds)
+    return None
+
+
+def _make_snapshots(layout: Layout, job: Job, device: int, due: List[str], times: Dict[str, float],
+                    run: Run, head: Optional[HeadStart], changed: bool,
+                    progress: Optional[TerminalProgress]) -> None:
+    """Make and place each due interval's new snapshot, shortest interval first; `changed`:
+    the transfer changed backup.latest (an early tree must then be brought up to date)."""
+    for interval in due:
+        problem = destination_gone(layout, device)
+        if problem:
+            raise JobFailed(problem)
+        if progress:
+            progress.say(f"job {job.name}: making the {interval} snapshot")
+        early = take_head_start(head, interval, layout.latest, changed, run.log)
+        times = _new_snapshot(layout, job, interval, times, run, early)
 
 
 def _update_latest_checked(job: Job, layout: Layout, device: int, label: str, run: Run,
