@@ -19,10 +19,9 @@ import os
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from vhpi.act.layout import Layout
+from vhpi.act.layout import BUILDING, Layout
 from vhpi.act.processes import BackgroundProcess, finish_background, start_in_background, stop_background
 from vhpi.act.relink import relink_tree
-from vhpi.act.snapshots import BUILDING
 from vhpi.act.tree_edit import remove_tree
 
 

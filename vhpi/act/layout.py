@@ -17,7 +17,10 @@ from vhpi.decide.snapshot_names import LATEST_NAME
 DESTINATION_MARK = ".backup_destination"
 #: Names in DEST/.vhpi/work/ that a run leaves only when it was cut short (see
 #: vhpi.act.snapshots and vhpi.act.link_limit).
-UNFINISHED_WORK_PREFIXES = ("building.", "ready.", "trash.", "unshare.")
+BUILDING = "building."    # a tree being linked (deleted when a crash cut it short)
+READY = "ready."          # a complete tree not yet in place
+TRASH = "trash."          # a dropped snapshot, deleted at the end of the job
+UNFINISHED_WORK_PREFIXES = (BUILDING, READY, TRASH, "unshare.")
 SOURCE_MARK = ".backup_valid"
 
 

@@ -26,7 +26,7 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 
 from vhpi.act.checkpoints import checkpoint
 from vhpi.act.files import fsync_folder
-from vhpi.act.layout import Layout
+from vhpi.act.layout import BUILDING, READY, TRASH, Layout
 from vhpi.act.link_limit import LINK_LIMIT_MESSAGE, UNSHARE_SCRATCH, unshare_files_at_link_limit
 from vhpi.act.processes import run_streaming
 from vhpi.act.relink import relink_tree
@@ -35,9 +35,6 @@ from vhpi.decide.rotation import RotationPlan, plan_rotation
 from vhpi.decide.rsync_result import disk_full_in
 from vhpi.decide.snapshot_names import snapshot_name, snapshot_numbers
 
-BUILDING = "building."
-READY = "ready."
-TRASH = "trash."
 
 
 class SnapshotError(Exception):

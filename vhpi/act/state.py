@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from vhpi.act.files import write_json_atomically
-from vhpi.act.layout import Layout
+from vhpi.act.layout import READY, Layout
+from vhpi.decide.snapshot_names import LATEST_NAME
 
 FORMAT = 1
 
@@ -75,12 +76,17 @@ def read_made_times(layout: Layout) -> Dict[int, float]:
         return {}
 
 
-def _folder_inodes(folders: Iterable[str]) -> set:
+def _snapshot_folder_inodes(layout: Layout) -> set:
+    """Return the inodes of the folders that may be snapshots: every non-hidden folder in
+    the destination but backup.latest, and the complete trees waiting in the work folder
+    (not vhpi's own folders, which may get a deleted snapshot's inode number)."""
     found = set()
-    for folder in folders:
+    for folder, wanted in ((layout.root, lambda name: not name.startswith(".") and name != LATEST_NAME),
+                           (layout.work, lambda name: name.startswith(READY))):
         try:
             with os.scandir(folder) as entries:
-                found.update(entry.inode() for entry in entries if entry.is_dir(follow_symlinks=False))
+                found.update(entry.inode() for entry in entries
+                             if wanted(entry.name) and entry.is_dir(follow_symlinks=False))
         except OSError:
             pass
     return found
@@ -92,7 +98,7 @@ def write_snapshot_times(layout: Layout, times: Dict[str, float],
     folders still there and adding `new_snapshot` = (its folder, when it was taken)
     (DEST/.vhpi must exist: vhpi never creates folders it might write into an empty
     mountpoint)."""
-    present = _folder_inodes((layout.root, layout.work))
+    present = _snapshot_folder_inodes(layout)
     made = {inode: when for inode, when in read_made_times(layout).items() if inode in present}
     if new_snapshot is not None:
         made[os.lstat(new_snapshot[0]).st_ino] = new_snapshot[1]
