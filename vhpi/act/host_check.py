@@ -14,7 +14,7 @@ import logging
 import shutil
 import socket
 import subprocess
-from typing import Optional
+from typing import Optional, Tuple
 
 PROBE_PORTS = (445, 2049, 22, 139)
 
@@ -67,16 +67,20 @@ def _tcp_probe(host: str, timeout: float) -> bool:
     return False
 
 
-def host_answers(host: str, log: logging.Logger, timeout: float = 1.0) -> bool:
-    """Return True when `host` answers, trying the ways above in order."""
-    for name, check in (("pythonping (raw ICMP socket)", _pythonping),
-                        ("system ping command", _ping_command)):
+def probe_host(host: str, log: logging.Logger, timeout: float = 1.0) -> Tuple[bool, str]:
+    """Return (whether `host` answers, the way that told), trying the ways above in order
+    and logging each step to debug.log."""
+    ways = (("pythonping (raw ICMP socket)", _pythonping), ("system ping command", _ping_command),
+            (f"a TCP probe of ports {PROBE_PORTS}", _tcp_probe))
+    for name, check in ways:
         answer = check(host, timeout)
         if answer is not None:
             log.debug("host check of %s used %s: %s", host, name, "answered" if answer else "no answer")
-            return answer
+            return answer, name
         log.debug("host check: %s is not usable here, trying the next way", name)
-    answer = _tcp_probe(host, timeout)
-    log.debug("host check of %s used a TCP probe of ports %s: %s", host, PROBE_PORTS,
-              "answered" if answer else "no answer")
-    return answer
+    raise AssertionError("the TCP probe always answers True or False")
+
+
+def host_answers(host: str, log: logging.Logger, timeout: float = 1.0) -> bool:
+    """Return True when `host` answers (see probe_host)."""
+    return probe_host(host, log, timeout)[0]

@@ -58,13 +58,14 @@ def list_snapshots(job: Job, intervals: Dict[str, int]) -> List[Snapshot]:
     except OSError:
         return []
     made = read_made_times(layout)
-    newest = _newest_times(layout)
+    newest: Optional[Dict[str, float]] = None  # read only for a .0 without a made record
     found = []
     for interval in intervals_by_length(job, intervals):
         for number in snapshot_numbers(names, interval):
             path = layout.snapshot(snapshot_name(interval, number))
             taken_at = _taken_at(path, made)
             if taken_at is None and number == 0:
+                newest = _newest_times(layout) if newest is None else newest
                 taken_at = newest.get(interval)
             found.append(Snapshot(snapshot_name(interval, number), path, interval, number, taken_at))
     if LATEST_NAME in names:

@@ -155,11 +155,16 @@ def pending_recycled_drops(layout: Layout, recorded: Dict[str, float]) -> List[s
     return pending
 
 
-def has_room_to_recycle(layout: Layout) -> bool:
-    """True when the destination has clearly enough free space and inodes to recycle."""
-    info = os.statvfs(layout.root)
+def room_is_ample(info: os.statvfs_result) -> bool:
+    """Given a file system's statvfs, return True when it has clearly enough free space and
+    inodes to recycle (a file system without an inode limit reports 0 inodes)."""
     enough_inodes = info.f_files == 0 or info.f_favail >= RECYCLE_MIN_FREE_INODES
     return info.f_bavail * info.f_frsize >= RECYCLE_MIN_FREE_BYTES and enough_inodes
+
+
+def has_room_to_recycle(layout: Layout) -> bool:
+    """True when the destination has clearly enough free space and inodes to recycle."""
+    return room_is_ample(os.statvfs(layout.root))
 
 
 def recycle_oldest(layout: Layout, interval: str, oldest: int, taken_at: float,

@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass
 from typing import List, Optional
 
 from vhpi.act.destination import destination_problem, known_destinations
-from vhpi.act.host_check import host_answers
+from vhpi.act.host_check import probe_host
 from vhpi.act.layout import Layout
-from vhpi.act.snapshots import RECYCLE_MIN_FREE_BYTES, RECYCLE_MIN_FREE_INODES
+from vhpi.act.snapshots import RECYCLE_MIN_FREE_BYTES, RECYCLE_MIN_FREE_INODES, room_is_ample
 from vhpi.act.source import source_problem
 from vhpi.config.model import HOOK_NAMES, Config, Hooks, Job
 from vhpi.decide.units import human_bytes
@@ -135,27 +135,9 @@ def _program_found(program: str) -> bool:
     return shutil.which(program) is not None
 
 
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.messages: List[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 def check_host(job: Job) -> Check:
     """Which host check a run will use, and does the host answer now?"""
-    log = logging.getLogger(f"vhpi.check.{id(job)}")
-    log.propagate, log.level = False, logging.DEBUG
-    collect = _Collect()
-    log.addHandler(collect)
-    try:
-        answered = host_answers(job.source_ip, log)
-    finally:
-        log.removeHandler(collect)
-    used = next((message.split(" used ", 1)[1].rsplit(":", 1)[0]
-                 for message in collect.messages if " used " in message), "unknown")
+    answered, used = probe_host(job.source_ip, logging.getLogger("vhpi.check"))
     if answered:
         return Check(OK, job.name, "host", f"{job.source_ip} answers (checked with {used})")
     return Check(NOTE, job.name, "host", f"{job.source_ip} does not answer now (checked with "
@@ -202,8 +184,7 @@ def check_free_space(job: Job, layout: Layout) -> Check:
     free = info.f_bavail * info.f_frsize
     inodes = "no inode limit" if info.f_files == 0 else f"{info.f_favail:,} free inodes"
     detail = f"{human_bytes(free)} free of {human_bytes(info.f_blocks * info.f_frsize)}, {inodes}"
-    too_little = free < RECYCLE_MIN_FREE_BYTES or (info.f_files and info.f_favail < RECYCLE_MIN_FREE_INODES)
-    if too_little:
+    if not room_is_ample(info):
         return Check(FAIL, job.name, "free space", f"{detail}: nearly full (vhpi wants at least "
                      f"{human_bytes(RECYCLE_MIN_FREE_BYTES)} and {RECYCLE_MIN_FREE_INODES:,} inodes)")
     return Check(OK, job.name, "free space", detail)

@@ -65,7 +65,7 @@ def _head_start_if_useful(layout: Layout, job: Job, interval: str, shared: bool,
     """Start linking `interval`'s new tree early (vhpi.act.head_start) when it will be a
     cp -al of a backup.latest that snapshots share and the disk has room to spare; on a
     nearly full disk nothing runs beside the transfer: it gets the last inodes."""
-    if shared and has_room_to_recycle(layout) and not _will_recycle(layout, job, interval):
+    if shared and _recyclable(layout, job, interval) is None and has_room_to_recycle(layout):
         return start_head_start(layout, interval, run.log, run.keep_fds)
     return None
 
@@ -139,12 +139,14 @@ def finish_interrupted(layout: Layout, job: Job, times: Dict[str, float], run: R
     return times
 
 
-def _will_recycle(layout: Layout, job: Job, interval: str) -> bool:
-    """True when the new `<interval>.0` will be made by recycling the snapshot its rotation
-    drops: the interval is at its keep count, no drop is pending, and there is room."""
+def _recyclable(layout: Layout, job: Job, interval: str) -> Optional[int]:
+    """Return the number of the snapshot the rotation of `interval` drops, which the new
+    `<interval>.0` can be recycled from: when the interval is at its keep count and no drop
+    is pending; else None. (Recycling also needs room: has_room_to_recycle.)"""
     numbers = snapshot_numbers(os.listdir(layout.root), interval)
-    return (len(numbers) >= job.keep_counts[interval] and not drop_is_pending(layout, interval)
-            and has_room_to_recycle(layout))
+    if len(numbers) >= job.keep_counts[interval] and not drop_is_pending(layout, interval):
+        return numbers[-1]
+    return None
 
 
 def _new_snapshot(layout: Layout, job: Job, interval: str, times: Dict[str, float], run: Run,
@@ -153,11 +155,11 @@ def _new_snapshot(layout: Layout, job: Job, interval: str, times: Dict[str, floa
     (vhpi.act.head_start), when there is one; else by recycling the snapshot the rotation
     drops, when there is one (and room); else by hard-linking a fresh tree."""
     try:
+        oldest = _recyclable(layout, job, interval) if early is None else None
         if early is not None:
             ready = declare_ready(layout, early, interval, run.now)
-        elif _will_recycle(layout, job, interval):
-            numbers = snapshot_numbers(os.listdir(layout.root), interval)
-            ready = recycle_oldest(layout, interval, numbers[-1], run.now, run.log, run.keep_fds)
+        elif oldest is not None and has_room_to_recycle(layout):
+            ready = recycle_oldest(layout, interval, oldest, run.now, run.log, run.keep_fds)
         else:
             ready = link_tree(layout, interval, run.now, run.log, run.keep_fds)
     except SnapshotError as error:

@@ -10,7 +10,7 @@ from vhpi.act.destination import destination_problem, known_destinations
 from vhpi.act.layout import Layout
 from vhpi.act.source import source_problem
 from vhpi.act.state import StateError, read_snapshot_times
-from vhpi.config.model import Config, Hooks, Job
+from vhpi.config.model import HOOK_NAMES, Config, Hooks, Job
 from vhpi.decide.due import clock_is_behind, due_intervals
 from vhpi.decide.ping import url_host
 from vhpi.decide.rotation import describe_plan, plan_rotation
@@ -30,9 +30,8 @@ def run_dry_run(config: Config, home: str, now: float, say: Callable[[str], None
 
 def describe_watch(hooks: Hooks, url: Optional[str]) -> List[str]:
     """Return what a run would do for `hooks` and healthcheck `url` (nothing is run or sent)."""
-    lines = [f"would run the {name} hook: {command}"
-             for name, command in (("before", hooks.before), ("after_success", hooks.after_success),
-                                   ("after_failure", hooks.after_failure)) if command]
+    lines = [f"would run the {name} hook: {getattr(hooks, name)}"
+             for name in HOOK_NAMES if getattr(hooks, name)]
     if url:
         lines.append(f"would ping {url_host(url)}: start, then success or fail")
     return lines

@@ -28,9 +28,10 @@ from vhpi.act.lock import try_lock_folder
 from vhpi.act.processes import run_streaming
 from vhpi.act.tree_edit import remove_tree
 from vhpi.config.model import Config, Job
+from vhpi.decide.paths import is_inside
 from vhpi.decide.restore_plan import (EXIT_OK, EXIT_REFUSED, EXIT_USAGE, FILE, FOLDER, MERGE,
                                       MISSING, NEW, OTHER, SNAPSHOT_DELETED, SYMLINK, Entry,
-                                      RestoreCounts, RestoreRefused, choose_write, is_inside,
+                                      RestoreCounts, RestoreRefused, choose_write,
                                       parse_restore_stats, readable_message, refuse_destination,
                                       resolve_in_snapshot, restore_argv, restore_target,
                                       rsync_problem, snapshot_reader_path, split_restore_path,

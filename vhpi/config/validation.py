@@ -16,6 +16,7 @@ from schema import And, Or, Schema, SchemaError
 
 from vhpi.config.errors import ConfigError
 from vhpi.config.model import HOOK_NAMES, Config, Hooks, Job
+from vhpi.decide.paths import is_inside
 from vhpi.decide.rsync_options import DEFAULT_RSYNC_OPTIONS, check_rsync_options
 
 TOP_KEYS = ("app_cfg", "jobs_cfg")
@@ -115,17 +116,13 @@ def resolve_path(text: str, config_dir: str) -> str:
     return os.path.normpath(os.path.join(config_dir, os.path.expanduser(text)))
 
 
-def _is_inside(inner: str, outer: str) -> bool:
-    return os.path.commonpath([inner, outer]) == outer
-
-
 def _check_nesting(source: str, destination: str, place: str, problems: Problems) -> None:
     real_source, real_destination = os.path.realpath(source), os.path.realpath(destination)
     if real_source == real_destination:
         problems.add(place, "rsync_src and rsync_dest are the same folder")
-    elif _is_inside(real_destination, real_source):
+    elif is_inside(real_destination, real_source):
         problems.add(f"{place}.rsync_dest", "lies inside rsync_src: every backup would copy the backups again")
-    elif _is_inside(real_source, real_destination):
+    elif is_inside(real_source, real_destination):
         problems.add(f"{place}.rsync_src", "lies inside rsync_dest, among the snapshots")
 
 

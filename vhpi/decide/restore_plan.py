@@ -23,8 +23,9 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, Sequence, Tuple
 
+from vhpi.decide.paths import is_inside
 from vhpi.decide.rsync_argv import RSYNC
-from vhpi.decide.rsync_result import classify_exit, disk_full_in
+from vhpi.decide.rsync_result import classify_exit, disk_full_in, parse_stats
 from vhpi.decide.units import human_bytes
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -132,13 +133,6 @@ def _not_there(typed: str, where: str, kind: str) -> RestoreRefused:
     return RestoreRefused(f"{typed!r} is not in this snapshot ({where!r} is not a folder)")
 
 
-def is_inside(path: str, folder: str) -> bool:
-    """Given two absolute, normalised paths, return True when `path` is `folder` or lies
-    below it."""
-    folder = folder.rstrip("/") or "/"
-    return path == folder or path.startswith(folder if folder == "/" else folder + "/")
-
-
 def restore_target(parts: Sequence[str], source: str, to_dir: Optional[str]) -> str:
     """Given PATH's names as typed, the job's source folder and --to DIR (None when not
     given), return where the item goes: DIR/<its base name>, or its place in the source."""
@@ -205,8 +199,6 @@ class RestoreCounts:
 
 
 _KINDS = re.compile(r"(reg|dir|link|dev|special): ([\d,]+)")
-_TOTAL = re.compile(r"^Number of files: ([\d,]+)")
-_SIZE = re.compile(r"^Total file size: ([\d,]+)")
 
 
 def _number(text: str) -> int:
@@ -215,16 +207,13 @@ def _number(text: str) -> int:
 
 def parse_restore_stats(lines: Iterable[str]) -> RestoreCounts:
     """Given rsync's output lines (--stats, --no-human-readable), return the RestoreCounts."""
-    kinds, size, total = {}, 0, None
-    for line in lines:
-        line = line.strip()
-        if _TOTAL.match(line):
-            total = _number(_TOTAL.match(line).group(1))
-            kinds = {kind: _number(count) for kind, count in _KINDS.findall(line)}
-        elif _SIZE.match(line):
-            size = _number(_SIZE.match(line).group(1))
-    if total is not None and not kinds:
-        kinds = {"reg": total}  # "Number of files: 1" with no breakdown
+    lines = [line.strip() for line in lines]
+    stats = parse_stats(lines)
+    kinds = next(({kind: _number(count) for kind, count in _KINDS.findall(line)}
+                  for line in lines if line.startswith("Number of files:")), {})
+    if "Number of files" in stats and not kinds:
+        kinds = {"reg": stats["Number of files"]}  # "Number of files: 1" with no breakdown
+    size = stats.get("Total file size", 0)
     return RestoreCounts(kinds.get("reg", 0), kinds.get("dir", 0), kinds.get("link", 0),
                          kinds.get("dev", 0) + kinds.get("special", 0), size)
 
