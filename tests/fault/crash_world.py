@@ -18,7 +18,8 @@ from typing import Dict, List, Optional, Tuple
 from tests.conftest import LIBFAKETIME
 from tests.fault.invariants import Ledger
 from tests.integration.helpers import (debug_log, describe, faketime_prefix, job_line, lock_free,
-                                       start_vhpi, vhpi, work_leftovers, write_config, write_files)
+                                       start_vhpi, vhpi, wait_or_kill_group, work_leftovers,
+                                       write_config, write_files)
 
 KEEP = {"hourly": 3, "daily": 2, "weekly": 2}
 INTERVALS = {"hourly": 3600, "daily": 86400, "weekly": 604800}
@@ -121,16 +122,6 @@ def _argv(pid: int) -> list:
         return [""]
 
 
-def _wait_or_kill_group(process, timeout: float = 60) -> int:
-    """Wait for a vhpi started in its own session; past `timeout`, SIGKILL its group."""
-    try:
-        return process.wait(timeout=timeout)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 def _has_entries(path) -> bool:
     try:
         return os.path.isdir(path) and bool(os.listdir(path))
@@ -220,7 +211,7 @@ class CrashWorld:
         at, env = fake_clock(self.offset)
         process = start_vhpi(self.world, at=at, env={**env, "VHPI_CRASH_AT": crash_at},
                              log_to=self.world.root / "crash.out")
-        code = _wait_or_kill_group(process)
+        code = wait_or_kill_group(process)
         _after_kill(self.world, process, wrapped=at is not None)
         self.campaign.add("crash trials")
         return code, self._debug_since(size)
@@ -249,7 +240,7 @@ class CrashWorld:
         process = subprocess.Popen(argv, env=self.world.env(**clock, **env), cwd=self.world.root,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL, start_new_session=True)
-        code = _wait_or_kill_group(process)
+        code = wait_or_kill_group(process)
         _after_kill(self.world, process, wrapped=at is not None)
         self.campaign.add("crash trials")
         return code

@@ -21,8 +21,9 @@ import pytest
 
 from tests.conftest import LIBFAKETIME
 from tests.integration import helpers as integration
-from tests.integration.helpers import (ino, listing, manifest, without_link_counts,
-                                       work_leftovers, write_config, write_files)
+from tests.integration.helpers import (ino, listing, manifest, wait_or_kill_group,
+                                       without_link_counts, work_leftovers, write_config,
+                                       write_files)
 
 # ---------------------------------------------------------------- a fake clock, without the wrapper
 
@@ -417,9 +418,6 @@ def crashed_vhpi(world, point: str, *args: str, at: Optional[str] = None, timeou
     process group there, as a power cut would); return its exit status."""
     process = start_vhpi(world, *args, at=at, env={"VHPI_CRASH_AT": point})
     try:
-        return process.wait(timeout=timeout)
+        return wait_or_kill_group(process, timeout)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
         _wait_group_gone(process.pid)

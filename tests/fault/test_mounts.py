@@ -94,22 +94,30 @@ def test_share_unmounted_before_a_run(world, share, campaign):
     assert manifest(world.dest / "hourly.0") == states[-1]
 
 
-def _share_vanishes(world, share, point, gate_match):
+def _unmount_during_a_run(world, mounted, point, gate_match):
     """Run vhpi, pausing at `point` (and holding rsync back when `gate_match` is set),
-    unmount the share there, and let the run go on. Returns (exit code, output, the
-    snapshots and backup.latest as they were before)."""
-    states = build_history(world)
-    before = snapshot_record(world)
-    latest = manifest(world.dest / "backup.latest")
+    unmount `mounted` (the share or the backup disk) there, and let the run go on.
+    Returns (exit code, output)."""
     gate = RsyncGate(world, gate_match) if gate_match else None
     with paused_vhpi(world, point, env=gate.env if gate else None) as run:
         if gate:
             gate.wait_until_held()
-        share.unmount()
+        mounted.unmount()
         if gate:
             gate.open()
         code = run.resume()
-    return states, before, latest, code, run.output()
+    return code, run.output()
+
+
+def _share_vanishes(world, share, point, gate_match):
+    """Unmount the share at `point` of a run (see _unmount_during_a_run). Returns the
+    source states, the snapshots and backup.latest as they were before, the exit code and
+    the output."""
+    states = build_history(world)
+    before = snapshot_record(world)
+    latest = manifest(world.dest / "backup.latest")
+    code, output = _unmount_during_a_run(world, share, point, gate_match)
+    return states, before, latest, code, output
 
 
 VANISHING_SHARE = {
@@ -198,19 +206,12 @@ def test_disk_vanishes_during_a_run(world, usb, case, campaign):
     both_due = case == "between-intervals"
     states = build_history(world, offsets=("-75h", "-50h", "-25h") if both_due else ("-6h", "-4h", "-2h"))
     before = snapshot_record(world)
-    gate = RsyncGate(world, gate_match) if gate_match else None
-    with paused_vhpi(world, point, env=gate.env if gate else None) as run:
-        if gate:
-            gate.wait_until_held()
-        usb.unmount()
-        if gate:
-            gate.open()
-        code = run.resume()
+    code, output = _unmount_during_a_run(world, usb, point, gate_match)
     campaign.add("mount cases")
 
     stray = sorted(os.path.relpath(os.path.join(folder, name), world.dest)
                    for folder, folders, files in os.walk(world.dest) for name in folders + files)
-    _assert_clear_failure(world, code, run.output(), "destination")
+    _assert_clear_failure(world, code, output, "destination")
     line = job_line(world)
     assert "vanished" in line or "not mounted" in line, line
     assert "disk is full" not in line

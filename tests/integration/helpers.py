@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -60,6 +61,17 @@ def start_vhpi(world, *args: str, at: Optional[str] = None, env: Optional[Dict[s
     finally:
         if log_to:
             out.close()
+
+
+def wait_or_kill_group(process: subprocess.Popen, timeout: float = 60) -> int:
+    """Wait for a vhpi started with start_vhpi (its own session); past `timeout`, SIGKILL
+    its whole process group. Returns its exit status."""
+    try:
+        return process.wait(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 # ---------------------------------------------------------------- another user
