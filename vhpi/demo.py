@@ -15,6 +15,9 @@ import tempfile
 import time
 from typing import List, Optional
 
+from vhpi.act.fd_walk import OpenPath, join, walk_tree
+from vhpi.decide.tree_compare import FOLDER
+
 DEMO_INTERVALS = {"quick": 2, "hourly": 3600}
 DEMO_KEEP = {"quick": 3, "hourly": 24}
 
@@ -55,17 +58,24 @@ def run_vhpi(root: str, config: str, *command: str) -> int:
 
 
 def snapshot_listing(destination: str) -> List[str]:
-    """Return `inode  links  path` lines for every file in the destination's snapshots."""
+    """Return `inode  links  path` lines for every file in the destination's snapshots
+    (each snapshot walked depth first, in name order: see vhpi.act.fd_walk)."""
     lines = []
     for folder in sorted(os.listdir(destination)):
-        if folder.startswith("."):
+        if folder.startswith(".") or not os.path.isdir(os.path.join(destination, folder)):
             continue
-        for base, _, names in os.walk(os.path.join(destination, folder)):
-            for name in sorted(names):
-                path = os.path.join(base, name)
-                info = os.lstat(path)
-                lines.append(f"{info.st_ino:>10}  {info.st_nlink:>2}  {os.path.relpath(path, destination)}")
+        with OpenPath.open(os.path.join(destination, folder)) as walk:
+            for listing in walk_tree(walk):
+                for entry in listing:
+                    if entry.kind != FOLDER:
+                        lines.append(_file_line(folder, walk, entry.name))
     return lines
+
+
+def _file_line(snapshot: str, walk: OpenPath, name: bytes) -> str:
+    info = os.lstat(name, dir_fd=walk.fd)
+    path = os.path.join(snapshot, os.fsdecode(join(walk.path, name)))
+    return f"{info.st_ino:>10}  {info.st_nlink:>2}  {path}"
 
 
 def main(argv: Optional[List[str]] = None) -> int:

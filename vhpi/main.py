@@ -5,7 +5,9 @@ status, list, diff, du, restore) live one per module in vhpi/actions, each with 
 `run_<command>(config, arguments, home) -> exit code`, imported only when asked for.
 
 Exit codes: 0 every job fine (nothing due and offline hosts are fine), 1 some job failed
-(or a command found a problem), 2 config or usage error.
+(or a command found a problem, or vhpi could not write its own folder), 2 config or usage
+error. Stopped by SIGTERM, SIGINT (Ctrl-C) or SIGHUP, vhpi cleans up and ends by the same
+signal: a shell shows 128 + N (143 for SIGTERM, 130 for Ctrl-C).
 """
 
 from __future__ import annotations
@@ -85,7 +87,18 @@ def load_config(path: str):
     """Return the validated Config from `path` (raises ConfigError)."""
     from vhpi.config.loading import load_raw_config
     from vhpi.config.validation import validate_config
-    return validate_config(load_raw_config(path), os.path.expanduser(path))
+    return checked_real_paths(validate_config(load_raw_config(path), os.path.expanduser(path)))
+
+
+def checked_real_paths(config):
+    """Return `config` when its destinations are distinct folders also through symlinks
+    (raises ConfigError otherwise; see vhpi.act.real_paths)."""
+    from vhpi.act.real_paths import real_destination_problems
+    from vhpi.config.errors import ConfigError
+    problems = real_destination_problems(config)
+    if problems:
+        raise ConfigError(problems)
+    return config
 
 
 def load_config_for_run(path: str, home: str):
@@ -100,7 +113,8 @@ def load_config_for_run(path: str, home: str):
     if config is None:
         config = load_config(path)
         remember_config(home, full_path, config)
-    return config
+        return config
+    return checked_real_paths(config)
 
 
 def print_config_problems(problems: List[str]) -> None:
@@ -127,13 +141,8 @@ def run_command(arguments: argparse.Namespace, home: str) -> int:
     return function(config, arguments, home)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Run vhpi with command-line arguments `argv`; return the exit code."""
-    now = time.time()
-    arguments, stop_code = parse_arguments(argv)
-    if arguments is None:
-        return stop_code
-    home = os.path.expanduser(HOME)
+def _run(arguments: argparse.Namespace, home: str, now: float) -> int:
+    """Run what `arguments` ask for: a command, a dry run or the backup run."""
     if arguments.command is not None:
         return run_command(arguments, home)
     from vhpi.config.errors import ConfigError
@@ -150,6 +159,24 @@ def main(argv: Optional[List[str]] = None) -> int:
         return run_dry_run(config, home, now, print)
     from vhpi.actions.locked_run import run_locked_backup
     return run_locked_backup(config, home, now, arguments.trust_clock)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run vhpi with command-line arguments `argv`; return the exit code. Ctrl-C in a
+    command ends it with one line, no traceback, by SIGINT (the backup run handles stop
+    signals itself: vhpi.actions.locked_run)."""
+    now = time.time()
+    arguments, stop_code = parse_arguments(argv)
+    if arguments is None:
+        return stop_code
+    try:
+        return _run(arguments, os.path.expanduser(HOME), now)
+    except KeyboardInterrupt:
+        import signal
+        print("vhpi: stopped (Ctrl-C)", file=sys.stderr)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        return 128 + signal.SIGINT
 
 
 if __name__ == "__main__":

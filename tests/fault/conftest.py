@@ -14,6 +14,8 @@ import pytest
 CATEGORIES = (
     "crash points", "crash trials", "random-instant kills", "disk-full cases", "mount cases",
     "clock cases", "overlap cases", "hostile inputs", "link-limit cases", "metadata cases",
+    "hung-share cases", "signal cases", "between-pass changes", "deep-tree cases",
+    "no-hard-link cases", "home-folder cases", "power cuts",
     "snapshots checked", "snapshots lost",
 )
 _TALLY: Counter = Counter()

@@ -360,12 +360,14 @@ def log_mark(world) -> int:
 
 # ---------------------------------------------------------------- a destination with history
 
-def build_history(world, offsets=("-6h", "-4h", "-2h"), snapshots=None, intervals=None) -> list:
+def build_history(world, offsets=("-6h", "-4h", "-2h"), snapshots=None, intervals=None,
+                  **job_keys) -> list:
     """Make one vhpi run per offset, each of a new source state (which.txt says which, and
     a file only that state has), then move the source on to one more state. Returns the
-    manifests of all states, the current (not yet backed up) one last."""
+    manifests of all states, the current (not yet backed up) one last. `job_keys` go into
+    the job's config."""
     write_config(world, snapshots=snapshots or {"hourly": 3, "daily": 2},
-                 intervals=intervals or {"hourly": 3600, "daily": 86400})
+                 intervals=intervals or {"hourly": 3600, "daily": 86400}, **job_keys)
     states = []
     for run, offset in enumerate([*offsets, None]):
         write_files(world.source, {"which.txt": f"state {run}", f"only-in-{run}.txt": "x" * run,

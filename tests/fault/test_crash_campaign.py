@@ -62,6 +62,7 @@ ROTATING_RUN = {
     "rsync-line": (62, (1, 10, 30, 40, 55, 62)),
     "rsync-done": (2, (1, 2)),
     "unlinked": (1, (1,)),                 # changed files unlinked from backup.latest
+    "copied": (1, (1,)),                   # every copy pass done: backup.latest complete
     "cp-started": (0, (1,)),               # every interval recycles: no cp -al at all
     "dropped": (3, (1, 2, 3)),             # each interval's oldest, before its tree is made
     "linked": (3, (1, 2, 3)),              # the dropped snapshot relinked into building.*
@@ -237,8 +238,9 @@ def test_the_campaign_covers_every_checkpoint():
 
 
 #: The first run: nothing to rotate, one plain rsync pass (about 77 lines of output), three
-#: snapshots linked and placed. Not reachable there: "unlinked" (no second pass), "dropped"
-#: and "renamed" (nothing to rotate); they are tried too, to prove the run then finishes.
+#: snapshots linked and placed. Not reachable there: "unlinked" and "copied" (no second
+#: pass), "dropped" and "renamed" (nothing to rotate); they are tried too, to prove the run
+#: then finishes.
 FIRST_RUN = [
     ("locked:1", True), ("recovered:1", True), ("rsync-started:1", True), ("rsync-line:1", True),
     ("rsync-line:40", True), ("rsync-line:70", True), ("rsync-done:1", True),
@@ -246,6 +248,7 @@ FIRST_RUN = [
     ("ready:1", True), ("ready:2", True), ("state-written:1", True), ("state-written:3", True),
     ("placed:1", True), ("placed:2", True), ("placed:3", True), ("job-done:1", True),
     ("unlinked:1", False), ("dropped:1", False), ("renamed:1", False), ("rsync-started:2", False),
+    ("copied:1", False),
 ]
 
 

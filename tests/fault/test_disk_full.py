@@ -99,7 +99,7 @@ def test_inodes_run_out_while_linking_the_snapshot(full_world, campaign):
     states[-1] = manifest(world.source)
     before = snapshot_record(world)
     latest = manifest(world.dest / "backup.latest")
-    with paused_vhpi(world, "rsync-done:2") as run:  # backup.latest complete, the early tree next
+    with paused_vhpi(world, "copied") as run:  # backup.latest complete, the early tree next
         fill_disk(world.dest, "inodes")
         code = run.resume()
     campaign.add("disk-full cases")

@@ -368,28 +368,52 @@ def _assert_refused_untouched(world, result, before, *fragments):
 NESTING = {
     "same-folder": (lambda w: (w.source, w.source), "are the same folder"),
     "same-with-dots": (lambda w: (w.source, w.source / "sub" / ".."), "are the same folder"),
-    "same-through-a-symlink": (lambda w: (w.source, w.root / "source-link"), "are the same folder"),
     "dest-inside-source": (lambda w: (w.source, w.source / "backups"), "lies inside rsync_src"),
-    "dest-inside-through-a-symlink": (lambda w: (w.root / "source-link", w.source / "backups"),
-                                      "lies inside rsync_src"),
     "source-inside-dest": (lambda w: (w.dest / "share", w.dest), "lies inside rsync_dest"),
     "source-is-root": (lambda w: ("/", w.dest), "lies inside rsync_src"),
 }
+#: Nested only through symlinks: the config is read without looking at the disks (a share
+#: may hang), so the run refuses these once the source's real path is known.
+NESTING_THROUGH_SYMLINKS = {
+    "same-through-a-symlink": (lambda w: (w.source, w.root / "source-link"), "are the same folder"),
+    "dest-inside-through-a-symlink": (lambda w: (w.root / "source-link", w.source / "backups"),
+                                      "lies inside rsync_src"),
+}
+
+
+def _nest(world, case: str, cases: dict) -> str:
+    os.symlink(world.source, world.root / "source-link")
+    (world.source / "backups").mkdir()
+    (world.source / "backups" / ".backup_destination").write_text("")
+    (world.source / ".backup_destination").write_text("")
+    (world.dest / "share").mkdir()
+    (world.dest / "share" / ".backup_valid").write_text("")
+    make, fragment = cases[case]
+    world.config.write_text(_job_config(world, *make(world)))
+    return fragment
 
 
 @pytest.mark.parametrize("case", list(NESTING))
 def test_nested_source_and_destination_are_refused(world, case, campaign):
-    os.symlink(world.source, world.root / "source-link")
-    (world.source / "backups").mkdir()
-    (world.source / "backups" / ".backup_destination").write_text("")
-    (world.dest / "share").mkdir()
-    (world.dest / "share" / ".backup_valid").write_text("")
-    make, fragment = NESTING[case]
-    world.config.write_text(_job_config(world, *make(world)))
+    fragment = _nest(world, case, NESTING)
     before = listing(world.root)
     result = _run_config(world, None)
     campaign.add("hostile inputs")
     _assert_refused_untouched(world, result, before, fragment)
+
+
+@pytest.mark.parametrize("case", list(NESTING_THROUGH_SYMLINKS))
+def test_nesting_through_symlinks_is_refused_by_the_run(world, case, campaign):
+    fragment = _nest(world, case, NESTING_THROUGH_SYMLINKS)
+    before = listing(world.source)
+    result = _run_config(world, None)
+    campaign.add("hostile inputs")
+    assert result.returncode == 1, result
+    line = job_line(world)
+    assert "FAILED" in line and fragment in line and "(through symlinks: the source is really " \
+        f"{world.source})" in line, line
+    assert "Traceback" not in result.stderr and fragment in result.stderr
+    assert_same_listing(before, listing(world.source))
 
 
 INTERVAL_NAMES = ["da.ly", "hourly.*", "[hourly]", "hourly+", "(x)", "^x$", "x|y", "x?", r"a\d",

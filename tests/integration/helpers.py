@@ -15,11 +15,12 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import yaml
 
 from tests.conftest import REPO, faketime_prefix
+from vhpi.act.fd_walk import OpenPath, join, walk_tree
 
 NOBODY = 65534
 WORK_PREFIXES = ("building.", "ready.", "trash.")
@@ -158,37 +159,46 @@ def _b(path) -> bytes:
     return path if isinstance(path, bytes) else os.fsencode(str(path))
 
 
-def _digest(path: bytes, st: os.stat_result) -> str:
+def _digest(name: bytes, st: os.stat_result, dir_fd: Optional[int] = None) -> str:
     key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     if key not in _digests:
         digest = hashlib.sha1()
-        with open(path, "rb") as handle:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        with open(fd, "rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
         _digests[key] = digest.hexdigest()
     return _digests[key]
 
 
+def _entries(root: bytes) -> Iterator[Tuple[bytes, os.stat_result, bytes, Optional[int]]]:
+    """Yield (relative path, lstat, name, dir_fd) for `root` itself (b"", its path, None)
+    and everything below it, folders before what they hold. The walk goes by open folders
+    (vhpi.act.fd_walk), so any depth works; name and dir_fd are valid until the next step."""
+    st = os.lstat(root)
+    yield b"", st, root, None
+    if not stat.S_ISDIR(st.st_mode):
+        return
+    with OpenPath.open(root, follow=False) as walk:
+        for entries in walk_tree(walk):
+            for entry in entries:
+                yield (join(walk.path, entry.name), os.lstat(entry.name, dir_fd=walk.fd),
+                       entry.name, walk.fd)
+
+
 def manifest(root: Union[str, Path]) -> Dict[bytes, tuple]:
     """Return {relative path (bytes): what it is}: folders with their mode, files with mode
     and content digest, symlinks with their target. Two trees with the same manifest hold
-    the same data; inodes and times are not part of it."""
-    root_b = _b(root)
+    the same data; inodes and times are not part of it. Any depth works."""
     found: Dict[bytes, tuple] = {}
-    pending = [b""]
-    while pending:
-        relative = pending.pop()
-        full = os.path.join(root_b, relative) if relative else root_b
-        st = os.lstat(full)
+    for relative, st, name, dir_fd in _entries(_b(root)):
         mode = stat.S_IMODE(st.st_mode)
         if stat.S_ISDIR(st.st_mode):
             found[relative] = ("d", mode)
-            pending.extend(os.path.join(relative, name) if relative else name
-                           for name in os.listdir(full))
         elif stat.S_ISLNK(st.st_mode):
-            found[relative] = ("l", os.readlink(full))
+            found[relative] = ("l", os.readlink(name, dir_fd=dir_fd))
         elif stat.S_ISREG(st.st_mode):
-            found[relative] = ("f", mode, _digest(full, st))
+            found[relative] = ("f", mode, _digest(name, st, dir_fd))
         else:
             found[relative] = ("other", st.st_mode)
     return found
@@ -197,22 +207,13 @@ def manifest(root: Union[str, Path]) -> Dict[bytes, tuple]:
 def listing(root: Union[str, Path]) -> Dict[bytes, tuple]:
     """Return {relative path: (kind, inode, mode, uid, gid, size, nlink, mtime_ns, ctime_ns)}
     for everything below `root` (hidden files included): any write, link, rename, chmod
-    or touch shows up as a difference."""
+    or touch shows up as a difference. Any depth works."""
     root_b = _b(root)
-    found: Dict[bytes, tuple] = {}
     if not os.path.lexists(root_b):
-        return found
-    pending = [b""]
-    while pending:
-        relative = pending.pop()
-        full = os.path.join(root_b, relative) if relative else root_b
-        st = os.lstat(full)
-        found[relative] = (stat.S_IFMT(st.st_mode), st.st_ino, st.st_mode, st.st_uid, st.st_gid,
-                           st.st_size, st.st_nlink, st.st_mtime_ns, st.st_ctime_ns)
-        if stat.S_ISDIR(st.st_mode):
-            pending.extend(os.path.join(relative, name) if relative else name
-                           for name in os.listdir(full))
-    return found
+        return {}
+    return {relative: (stat.S_IFMT(st.st_mode), st.st_ino, st.st_mode, st.st_uid, st.st_gid,
+                       st.st_size, st.st_nlink, st.st_mtime_ns, st.st_ctime_ns)
+            for relative, st, _, _ in _entries(root_b)}
 
 
 def without_link_counts(found: Dict[bytes, tuple]) -> Dict[bytes, tuple]:

@@ -66,7 +66,7 @@ def test_all_fine(world):
     assert found[0][3] == f"{world.config}: valid, 1 job(s)"
     assert found[1][3] == f"version {installed_rsync_version()}"
     job = by_what(found)
-    assert list(job) == ["host", "source", "destination", "free space"]
+    assert list(job) == ["host", "source", "destination", "hard links", "free space"]
     host = job["host"][1]
     assert host.startswith("127.0.0.1 answers (checked with "), host
     assert any(f"(checked with {method}" in host for method in METHODS), host
@@ -101,8 +101,23 @@ def test_all_ok_on_a_backup_disk_of_its_own(world, mounts):
     assert job["free space"][1].startswith("1.0 GiB free of 1.0 GiB, "), job["free space"]
 
 
+def test_an_empty_source_without_its_sentinel_is_an_unmounted_share(world):
+    """An empty folder is a share that is not mounted: marking it would make the next run
+    mirror an empty folder with --delete, so the hint is to mount it, never to touch."""
+    (world.source / ".backup_valid").unlink()
+
+    result = vhpi(world, "check", code=1)
+
+    status, detail = by_what(checks(result))["source"]
+    assert status == "FAIL"
+    assert detail == (f"source {world.source} is empty and has no .backup_valid: the share is "
+                      f"not mounted. Nothing was touched. Mount it (and check it with: vhpi check)")
+    assert "touch" not in result.stdout
+
+
 def test_a_source_without_its_sentinel_fails(world):
     (world.source / ".backup_valid").unlink()
+    (world.source / "photo.jpg").write_text("a file: this folder is not an empty mountpoint")
 
     result = vhpi(world, "check", code=1)
 
@@ -337,7 +352,7 @@ def test_two_jobs_each_checked_on_its_own(world):
     found = checks(result)
     assert found[0][3] == f"{world.config}: valid, 2 job(s)"
     fine, broken = by_what(found, "fine"), by_what(found, "broken")
-    assert list(fine) == list(broken) == ["host", "source", "destination", "free space"]
+    assert list(fine) == list(broken) == ["host", "source", "destination", "hard links", "free space"]
     assert "FAIL" not in {status for status, _ in fine.values()}
     assert broken["source"][0] == "FAIL" and str(other_source) in broken["source"][1]
     assert [status for status, *_ in found].count("FAIL") == 1

@@ -274,7 +274,9 @@ def test_a_failed_run_shows_in_status_until_a_good_one(history):
     assert record["ok"] is False and record["at"] > t[4] + 3600
     assert record["summary"].startswith("FAILED: due hourly; source ")
     assert ".backup_valid" in record["summary"]
-    last_run_line = text.splitlines()[1]
+    assert text.splitlines()[1].startswith(f"  source: source {world.source} has no .backup_valid")
+    assert data["jobs"][0]["source_problem"].startswith(f"source {world.source} has no .backup_valid")
+    last_run_line = text.splitlines()[2]
     assert last_run_line.startswith(f"  last run: {format_moment(record['at'])} (")
     assert f", FAILED: due hourly; source {world.source} has no .backup_valid" in last_run_line
     hourly = data["jobs"][0]["intervals"][0]

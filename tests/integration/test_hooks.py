@@ -111,12 +111,12 @@ def test_a_failing_after_hook_only_warns(world):
 
 
 @needs_root("an offline host is simulated with a network namespace (unshare --net)")
-def test_an_offline_host_counts_as_skipped_for_the_after_hook(world):
+def test_an_offline_host_is_offline_for_the_after_success_hook(world):
     record = recorder(world)
     write_config(world, hooks={"after_success": record("job-ok")})
     vhpi(world, prefix=("unshare", "--net"), code=0)
     env = record.entries()[0]["env"]
-    assert env["VHPI_RESULT"] == "skipped" and "offline, skipped" in env["VHPI_SUMMARY"]
+    assert env["VHPI_RESULT"] == "offline" and "offline, skipped" in env["VHPI_SUMMARY"]
 
 
 def test_a_hook_past_its_timeout_is_stopped_with_its_whole_process_group(world, monkeypatch):

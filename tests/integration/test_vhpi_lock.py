@@ -1,5 +1,6 @@
-"""One run at a time: a second run started while the first holds the lock leaves at once,
-and a run killed with SIGKILL leaves no stale lock once its children are gone."""
+"""One run per destination at a time: a second run started while the first works on a
+destination skips it at once, and vhpi killed with SIGKILL alone takes its children with
+it (they hold none of its locks), so the next run can finish the job."""
 
 import fcntl
 import os
@@ -38,17 +39,20 @@ def _wait_for(path, timeout=20):
 
 
 def _lock_is_free(world) -> bool:
-    fd = os.open(world.vhpi_home / "vhpi.lock", os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)  # closing drops our lock again
+    """True when neither the run lock nor the destination's lock is held."""
+    for path, flags in ((world.vhpi_home / "vhpi.lock", os.O_RDWR),
+                        (world.dest, os.O_RDONLY | os.O_DIRECTORY)):
+        fd = os.open(path, flags)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)  # closing drops our lock again
     return True
 
 
-def test_a_second_run_leaves_at_once_while_the_first_holds_the_lock(world, slow_rsync):
+def test_a_second_run_skips_the_destination_the_first_is_working_on(world, slow_rsync):
     env, marker = slow_rsync
     write_files(world.source, {"a.txt": "a", "b/c.txt": "c"})
     started = time.monotonic()
@@ -71,41 +75,63 @@ def test_a_second_run_leaves_at_once_while_the_first_holds_the_lock(world, slow_
 
     assert second.returncode == 0 and second.stdout == second.stderr == "", second
     assert second_took < 2.5 < SLEEP <= first_took, (second_took, first_took)
-    assert f"another vhpi run is still going (pid {first.pid}" in world.info_log
+    assert f"another vhpi run (pid {first.pid}, started " in world.info_log
+    assert "is working on this destination; skipped" in world.info_log
     assert world.snapshots() == ["daily.0", "hourly.0"]
     assert manifest(world.dest / "hourly.0") == manifest(world.source)
     assert world.info_log.count("job dest: due hourly, daily; done:") == 1
 
 
-def test_after_sigkill_the_lock_is_free_once_the_children_are_gone(world, slow_rsync):
-    env, marker = slow_rsync
+@pytest.fixture
+def hanging_rsync(world):
+    """A fake `rsync` first in PATH that, the first time it runs, becomes a process that
+    never ends by itself (`exec sleep`): vhpi's direct child, as rsync is."""
+    folder = world.root / "fakebin"
+    folder.mkdir()
+    marker = world.root / "rsync-started"
+    script = folder / "rsync"
+    script.write_text(
+        "#!/bin/sh\n"
+        'if [ ! -e "$VHPI_TEST_MARKER" ]; then echo $$ > "$VHPI_TEST_MARKER"; exec sleep 300; fi\n'
+        'exec /usr/bin/env -u VHPI_TEST_MARKER rsync "$@"\n')
+    script.chmod(0o755)
+    real_path = os.environ["PATH"]
+    return {"PATH": f"{folder}{os.pathsep}{real_path}", "VHPI_TEST_MARKER": str(marker)}, marker
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_child_never_outlives_vhpi_killed_alone_and_holds_no_lock(world, hanging_rsync):
+    env, marker = hanging_rsync
     write_files(world.source, {"a.txt": "a"})
     first = start_vhpi(world, env=env)
     try:
         _wait_for(marker)
-        # Kill vhpi itself only: its child (the fake rsync, sleeping) inherited the lock and
-        # still holds it, so a new run must not start a second transfer into backup.latest.
-        os.kill(first.pid, signal.SIGKILL)
+        while not marker.read_text().strip():
+            time.sleep(0.01)
+        child = int(marker.read_text())
+        assert _alive(child)
+        os.kill(first.pid, signal.SIGKILL)  # vhpi alone: its child is in a group of its own
         first.wait()
-        assert not _lock_is_free(world)
-        vhpi(world, code=0)
-        assert "another vhpi run is still going" in world.info_log
-        assert world.snapshots() == []
-        # Now the whole process group, as a power-off or the OOM killer would.
-        os.killpg(first.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while _alive(child):
+            assert time.monotonic() < deadline, "vhpi's child outlived it"
+            time.sleep(0.02)
+        assert _lock_is_free(world)
     finally:
         try:
             os.killpg(first.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    deadline = time.monotonic() + 10
-    while not _lock_is_free(world):
-        assert time.monotonic() < deadline, "the lock stayed taken after every holder was killed"
-        time.sleep(0.05)
 
     result = vhpi(world, code=0)
     assert result.stdout == result.stderr == ""
     assert world.snapshots() == ["daily.0", "hourly.0"]
     assert manifest(world.dest / "hourly.0") == manifest(world.source)
     assert work_leftovers(world) == []
-    assert world.info_log.count("another vhpi run is still going") == 1

@@ -6,8 +6,10 @@ import os
 import pytest
 
 from vhpi.config.loading import ConfigError, load_raw_config, parse_config_text, read_config_text
-from vhpi.config.model import Config, Job
+from vhpi.act.real_paths import real_destination_problems
+from vhpi.config.model import DEFAULT_SOURCE_TIMEOUT, Config, Job
 from vhpi.config.validation import resolve_path, validate_config
+from vhpi.decide.paths import nesting_problem
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -231,7 +233,7 @@ def test_unknown_app_key_with_did_you_mean():
 def test_unknown_app_key_without_a_close_match():
     raw = config()
     raw["app_cfg"]["colour"] = "blue"
-    assert problems(raw) == ["app_cfg.colour: unknown key (known keys: exclude_lib, intervals, hooks, healthcheck_url)"]
+    assert problems(raw) == ["app_cfg.colour: unknown key (known keys: exclude_lib, intervals, hooks, healthcheck_url, source_timeout)"]
 
 
 @pytest.mark.parametrize("intervals, expected", [
@@ -316,7 +318,7 @@ def test_unknown_job_key_misspelt_snapshots():
 def test_unknown_job_key_without_a_close_match():
     assert problems(config(job(colour="red"))) == [
         "jobs_cfg[0].colour: unknown key (known keys: name, source_ip, rsync_src, rsync_dest, "
-        "rsync_options, exclude_lists, excludes, snapshots, hooks, healthcheck_url)"]
+        "rsync_options, exclude_lists, excludes, snapshots, hooks, healthcheck_url, source_timeout)"]
 
 
 @pytest.mark.parametrize("key", ["source_ip", "rsync_src", "rsync_dest", "snapshots"])
@@ -379,12 +381,19 @@ def test_siblings_are_not_nested(src, dest):
     assert (loaded.jobs[0].source, loaded.jobs[0].destination) == (src, dest)
 
 
-def test_nesting_through_a_symlink_and_relative_paths(tmp_path):
+def test_nesting_through_a_symlink_is_left_to_the_run(tmp_path):
+    """The config is read without looking at the disks (a source share may hang): a
+    destination that is a symlink into the source passes here, and the run refuses the job
+    once the source's real path is known (tests/integration/test_source_checks.py)."""
     (tmp_path / "data" / "backup").mkdir(parents=True)
     (tmp_path / "link").symlink_to(tmp_path / "data" / "backup")
     raw = config(job(rsync_src="data", rsync_dest="link", name="j"))
-    assert problems(raw, str(tmp_path / "config.yaml")) == [
-        "jobs_cfg[0].rsync_dest: lies inside rsync_src: every backup would copy the backups again"]
+    loaded = validate_config(raw, str(tmp_path / "config.yaml"))
+    assert (loaded.jobs[0].source, loaded.jobs[0].destination) == (
+        str(tmp_path / "data"), str(tmp_path / "link"))
+    assert nesting_problem(os.path.realpath(loaded.jobs[0].source),
+                           os.path.realpath(loaded.jobs[0].destination)) == (
+        "rsync_dest", "lies inside rsync_src: every backup would copy the backups again")
 
 
 @pytest.mark.parametrize("name", [5, "", "  ", None, ["a"]])
@@ -505,7 +514,7 @@ def test_several_problems_reported_at_once():
         ],
     }
     assert problems(raw) == [
-        "app_cfg.extra: unknown key (known keys: exclude_lib, intervals, hooks, healthcheck_url)",
+        "app_cfg.extra: unknown key (known keys: exclude_lib, intervals, hooks, healthcheck_url, source_timeout)",
         f"app_cfg.intervals.da.ily: {INTERVAL_NAME_RULE}, got 'da.ily'",
         "app_cfg.intervals.weekly: must be a whole number of seconds >= 1, got True",
         "app_cfg.exclude_lib.std: must be a list of exclude patterns, got 'not-a-list'",
@@ -560,7 +569,29 @@ def test_duplicate_destination_through_a_symlink(tmp_path):
     (tmp_path / "alias").symlink_to(tmp_path / "real")
     raw = config(job(name="a", rsync_src="/s1", rsync_dest=str(tmp_path / "real")),
                  job(name="b", rsync_src="/s2", rsync_dest=str(tmp_path / "alias")))
-    assert problems(raw) == ["jobs_cfg[1].rsync_dest: is also the destination of jobs_cfg[0]"]
+    loaded = validate_config(raw, CFG)
+    assert real_destination_problems(loaded) == [
+        "jobs_cfg[1].rsync_dest: is also the destination of jobs_cfg[0]"]
+
+
+@pytest.mark.parametrize("timeout, expected", [
+    (None, DEFAULT_SOURCE_TIMEOUT), (1, 1), (2.5, 2.5), (86400, 86400)])
+def test_source_timeout_default_and_job_value(timeout, expected):
+    keys = {} if timeout is None else {"source_timeout": timeout}
+    assert validate_config(config(job(**keys)), CFG).jobs[0].source_timeout == expected
+
+
+def test_source_timeout_of_app_cfg_is_every_job_default_and_a_job_overrides_it():
+    raw = config(job(name="a", rsync_dest="/d1"), job(name="b", rsync_dest="/d2", source_timeout=7))
+    raw["app_cfg"]["source_timeout"] = 30
+    assert [job.source_timeout for job in validate_config(raw, CFG).jobs] == [30, 7]
+
+
+@pytest.mark.parametrize("value", [0, 0.5, -3, 86401, True, "60", [60], float("nan")])
+def test_source_timeout_must_be_seconds_from_1_to_a_day(value):
+    assert problems(config(job(source_timeout=value))) == [
+        f"jobs_cfg[0].source_timeout: must be a number of seconds from 1 to 86400 (how long a "
+        f"source may go without answering), got {value!r}"]
 
 
 # ---------------------------------------------------------------- reading the file

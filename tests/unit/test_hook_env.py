@@ -4,7 +4,7 @@ URL a ping goes to and what its body holds."""
 import pytest
 
 from vhpi.decide.hook_env import (LOG_LINES, MAX_VALUE_CHARS, Scope, after_hook_name,
-                                  before_says_skip, hook_env, hook_failure, job_result, run_summary)
+                                  before_says_skip, hook_env, hook_failure, run_summary)
 from vhpi.decide.ping import end_event, ping_body, ping_url, url_host
 
 JOB = Scope("/etc/vhpi/config.yaml", "laptop", "/mnt/laptop", "/mnt/usb/laptop")
@@ -33,17 +33,6 @@ def test_env_keeps_the_last_log_lines_and_cuts_long_values():
     assert env["VHPI_SUMMARY"] == "s" * MAX_VALUE_CHARS + "…"
     long_log = hook_env({}, JOB, "after_success", log_lines=["x" * MAX_VALUE_CHARS + "END\0"])
     assert long_log["VHPI_LOG"].endswith("xEND") and len(long_log["VHPI_LOG"]) == MAX_VALUE_CHARS + 1
-
-
-@pytest.mark.parametrize("ok, summary, result", [
-    (True, "due hourly; done: 3 files (1 KiB) copied", "ok"),
-    (True, "due hourly; host 10.0.0.9 is offline, skipped", "skipped"),
-    (True, "due hourly; skipped by the before hook (exit 75)", "skipped"),
-    (True, "nothing due", "ok"),
-    (False, "FAILED: due hourly; rsync was skipped; later failed", "failed"),
-])
-def test_job_result(ok, summary, result):
-    assert job_result(ok, summary) == result
 
 
 def test_which_after_hook_and_which_ping():

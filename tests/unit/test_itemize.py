@@ -38,7 +38,8 @@ def test_deletions(raw, item):
     ("cL+++++++++", b"link", Item(b"link", False, False, False), False),
     ("cD+++++++++", b"dev", Item(b"dev", False, False, False), False),
     ("cS+++++++++", b"fifo", Item(b"fifo", False, False, False), False),
-    ("hf+++++++++", b"hardlink", Item(b"hardlink", False, False, False), False),
+    ("hf+++++++++", b"hardlink", Item(b"hardlink", False, False, False, hard_link=True), False),
+    ("hf...p.....", b"member", Item(b"member", False, False, True, hard_link=True), True),
     # attribute-only changes of existing files: the inode may be shared
     (".f...p.....", b"mode", Item(b"mode", False, False, True), True),
     (".f....o....", b"owner", Item(b"owner", False, False, True), True),
@@ -240,7 +241,7 @@ def test_symlink_target_is_not_part_of_the_path():
 
 def test_new_hard_link_carries_its_target():
     item = parse_item_line(b"vhpi-item:hf+++++++++ two/link.bin => one/original.bin")
-    assert item == Item(b"two/link.bin", False, False, False, b"one/original.bin")
+    assert item == Item(b"two/link.bin", False, False, False, b"one/original.bin", True)
 
 
 def test_ambiguous_split_is_settled_by_the_chooser():

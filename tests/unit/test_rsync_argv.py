@@ -33,8 +33,8 @@ def test_transfer_argv_exactly():
     assert transfer() == (
         "rsync", "-aHAXS", "--numeric-ids", "--exclude", "cache", "-v",
         "--exclude=lost+found/*", "--exclude=.cache/chromium/*", "--exclude=with space",
-        "--exclude=--not-an-option", "--no-recursive", "--files-from=/backup/.vhpi/work/copy.list",
-        "--from0", "--temp-dir=/backup/.vhpi/work/rsync-tmp", "--stats", "--no-human-readable", ITEM_FORMAT,
+        "--exclude=--not-an-option", "--no-recursive", "--no-implied-dirs",
+        "--files-from=/backup/.vhpi/work/copy.list", "--from0", "--temp-dir=/backup/.vhpi/work/rsync-tmp", "--stats", "--no-human-readable", ITEM_FORMAT,
         "/mnt/src/", "/backup/backup.latest/")
 
 

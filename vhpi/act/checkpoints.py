@@ -20,7 +20,7 @@ from typing import Optional, Tuple
 
 CHECKPOINTS = (
     "locked", "recovered", "rsync-started", "rsync-line", "rsync-done", "unlinked",
-    "cp-started", "linked", "ready", "dropped", "renamed", "state-written", "placed",
+    "copied", "cp-started", "linked", "ready", "dropped", "renamed", "state-written", "placed",
     "job-done",
 )
 

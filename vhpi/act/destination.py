@@ -14,6 +14,7 @@ import time
 from typing import Dict, Optional
 
 from vhpi.act.files import write_json_atomically
+from vhpi.act.home_trouble import note
 from vhpi.act.layout import DESTINATION_MARK, Layout
 
 REGISTRY_NAME = "destinations.json"
@@ -30,11 +31,17 @@ def known_destinations(home: str) -> Dict[str, float]:
 
 
 def remember_destination(home: str, destination: str) -> None:
-    """Record that vhpi has made snapshots in `destination` (once; later calls do nothing)."""
+    """Record that vhpi has made snapshots in `destination` (once; later calls do nothing).
+    Best effort: a HOME that cannot be written is noted (vhpi.act.home_trouble); the
+    destination's own mark keeps guarding it meanwhile."""
     known = known_destinations(home)
     if destination not in known:
         known[destination] = time.time()
-        write_json_atomically(os.path.join(home, REGISTRY_NAME), known)
+        path = os.path.join(home, REGISTRY_NAME)
+        try:
+            write_json_atomically(path, known)
+        except OSError as error:
+            note(path, error)
 
 
 def destination_device(layout: Layout) -> int:

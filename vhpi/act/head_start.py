@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 from vhpi.act.layout import BUILDING, Layout
 from vhpi.act.processes import BackgroundProcess, finish_background, start_in_background, stop_background
@@ -35,15 +35,14 @@ class HeadStart:
     complete: bool = False
 
 
-def start_head_start(layout: Layout, interval: str, log: logging.Logger,
-                     keep_fds: Sequence[int] = ()) -> HeadStart:
+def start_head_start(layout: Layout, interval: str, log: logging.Logger) -> HeadStart:
     """Start `cp -al backup.latest building.<interval>` in the background; return its handle."""
     head = HeadStart(interval, os.path.join(layout.work, BUILDING + interval))
     remove_tree(head.building)
     argv = ("cp", "-al", "--", layout.latest, head.building)
     log.debug("running: %r (in the background, while rsync looks for changes)", list(argv))
     try:
-        head.child = start_in_background(argv, keep_fds)
+        head.child = start_in_background(argv)
     except OSError as error:
         log.debug("could not start cp early: %s", error)
     return head
@@ -54,12 +53,12 @@ def wait_for_head_start(head: Optional[HeadStart], log: logging.Logger) -> None:
     a failed one leaves nothing behind."""
     if head is None or head.child is None:
         return
-    code, tail = finish_background(head.child)
+    finished = finish_background(head.child)
     head.child = None
-    head.complete = code == 0
+    head.complete = finished.ok
     if not head.complete:
         log.debug("the early cp -al failed (exit code %s: %s); linking again after the transfer",
-                  code, "; ".join(tail[-3:]))
+                  finished.code, "; ".join(finished.tail[-3:]))
         remove_tree(head.building)
 
 

@@ -6,21 +6,22 @@ to an anonymous temporary file, not a pipe: a hook that starts a daemon (sshfs, 
 helper) which keeps the output open must not make vhpi wait for that daemon. vhpi waits
 for the shell only, and each output line goes to debug.log afterwards.
 
-The hook gets its own process group and none of vhpi's open files (so not its lock: a
-daemon it leaves behind must not hold the lock forever). After HOOK_TIMEOUT_SECONDS the
-whole group gets SIGTERM, and SIGKILL KILL_GRACE_SECONDS later.
+The hook runs through vhpi.act.processes: its own session, none of vhpi's open files (so
+not its locks: a daemon it leaves behind must not hold one for ever), SIGKILL for the shell
+when vhpi dies. After HOOK_TIMEOUT_SECONDS the whole group gets SIGTERM, and SIGKILL
+KILL_GRACE_SECONDS later. A daemon the hook starts (sshfs, a mount helper) is its own
+business and stays.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import subprocess
 import tempfile
 from collections import deque
 from dataclasses import dataclass
 from typing import Mapping, Optional, Tuple
+
+from vhpi.act.processes import Ending, Finished, Limits, run_to_file
 
 #: How long any hook may run (before hooks may mount shares or wake hosts; after hooks may
 #: copy elsewhere). Tests lower it.
@@ -45,34 +46,6 @@ class HookOutcome:
     timeout: float = HOOK_TIMEOUT_SECONDS
 
 
-def _stop_group(process: subprocess.Popen) -> None:
-    """SIGTERM the hook's process group, give it KILL_GRACE_SECONDS, then SIGKILL whatever
-    is left of the group. Gives up waiting after another KILL_GRACE_SECONDS (a process stuck
-    in the kernel, e.g. on a dead NFS server, cannot be killed until that returns)."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            process.wait(KILL_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            pass
-
-
-def _wait(process: subprocess.Popen, timeout: float) -> bool:
-    """Wait for the shell; return True when it had to be stopped at `timeout`."""
-    try:
-        process.wait(timeout)
-        return False
-    except subprocess.TimeoutExpired:
-        _stop_group(process)
-        return True
-    except BaseException:
-        _stop_group(process)
-        raise
-
-
 def _log_output(output, log: logging.Logger, label: str, tail_lines: int) -> Tuple[str, ...]:
     """Write each line of the hook's output to debug.log; return the last `tail_lines`."""
     output.seek(0)
@@ -95,15 +68,16 @@ def run_hook(command: str, env: Mapping[str, str], cwd: str, log: logging.Logger
     log.debug("%s: running %r in %s (timeout %g s)", label, command, cwd, limit)
     with tempfile.TemporaryFile() as output:
         try:
-            process = subprocess.Popen([SHELL, "-c", command], cwd=cwd, env=dict(env),
-                                       stdin=subprocess.DEVNULL, stdout=output,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+            finished = run_to_file([SHELL, "-c", command], output,
+                                   Limits(deadline=limit, grace=KILL_GRACE_SECONDS),
+                                   env=env, cwd=cwd, new_session=True)
         except OSError as error:
-            reason = f"cannot start {SHELL} in {cwd}: {error.strerror or error}"
+            finished = Finished(CANNOT_START, (f"{error.strerror or error}",), Ending.NOT_STARTED)
+        if finished.ending is Ending.NOT_STARTED:
+            reason = f"cannot start {SHELL} in {cwd}: {finished.tail[-1] if finished.tail else ''}"
             log.debug("%s: %s", label, reason)
             return HookOutcome(CANNOT_START, (reason,), False, limit)
-        timed_out = _wait(process, limit)
         tail = _log_output(output, log, label, tail_lines)
-    code = -signal.SIGKILL if process.returncode is None else process.returncode
-    log.debug("%s: exit code %s%s", label, code, " (stopped at the timeout)" if timed_out else "")
-    return HookOutcome(code, tail, timed_out, limit)
+    timed_out = finished.ending is Ending.TIMED_OUT
+    log.debug("%s: exit code %s%s", label, finished.code, " (stopped at the timeout)" if timed_out else "")
+    return HookOutcome(finished.code, tail, timed_out, limit)

@@ -1,6 +1,8 @@
 """Does the job's source host answer? Laptops come and go: an offline host is a normal event.
 
-Three ways, tried in order, and the one used is written to debug.log:
+Three ways, tried in order, and the one used is written to debug.log (by the caller: the
+check runs in a forked child, vhpi.act.processes.run_in_child, so that a name lookup or a
+probe that hangs costs at most the job's source_timeout):
 1. pythonping (ICMP over a raw socket: needs root or CAP_NET_RAW; IPv4 only);
 2. the system `ping` command (works for normal users through ping sockets or setuid);
 3. a TCP connection attempt to a few file-sharing ports: an answer of any kind, even
@@ -13,8 +15,9 @@ import errno
 import logging
 import shutil
 import socket
-import subprocess
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
+
+from vhpi.act.processes import ChildFailed, Ending, Limits, run_and_read, run_in_child
 
 PROBE_PORTS = (445, 2049, 22, 139)
 
@@ -43,14 +46,10 @@ def _ping_command(host: str, timeout: float) -> Optional[bool]:
     if program is None:
         return None
     argv = [program, "-n", "-q", "-c", "2", "-W", str(max(1, round(timeout))), host]
-    try:
-        result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, timeout=10 + 2 * timeout)
-    except (OSError, subprocess.TimeoutExpired):
+    finished, output = run_and_read(argv, Limits(deadline=10 + 2 * timeout))
+    if finished.ending is not Ending.EXITED or (finished.code == 2 and b"permitted" in output):
         return None
-    if result.returncode == 2 and b"permitted" in result.stderr:
-        return None
-    return result.returncode == 0
+    return finished.code == 0
 
 
 def _tcp_probe(host: str, timeout: float) -> bool:
@@ -67,20 +66,40 @@ def _tcp_probe(host: str, timeout: float) -> bool:
     return False
 
 
-def probe_host(host: str, log: logging.Logger, timeout: float = 1.0) -> Tuple[bool, str]:
-    """Return (whether `host` answers, the way that told), trying the ways above in order
-    and logging each step to debug.log."""
+def _probe_here(host: str, timeout: float) -> Tuple[bool, str, List[str]]:
+    """Try the ways above in order in this process; return (whether `host` answers, the way
+    that told, the notes for debug.log)."""
     ways = (("pythonping (raw ICMP socket)", _pythonping), ("system ping command", _ping_command),
             (f"a TCP probe of ports {PROBE_PORTS}", _tcp_probe))
+    notes = []
     for name, check in ways:
         answer = check(host, timeout)
         if answer is not None:
-            log.debug("host check of %s used %s: %s", host, name, "answered" if answer else "no answer")
-            return answer, name
-        log.debug("host check: %s is not usable here, trying the next way", name)
+            notes.append(f"host check of {host} used {name}: {'answered' if answer else 'no answer'}")
+            return answer, name, notes
+        notes.append(f"host check: {name} is not usable here, trying the next way")
     raise AssertionError("the TCP probe always answers True or False")
 
 
-def host_answers(host: str, log: logging.Logger, timeout: float = 1.0) -> bool:
+def probe_host(host: str, log: logging.Logger, deadline: float = 60.0,
+               timeout: float = 1.0) -> Tuple[bool, str]:
+    """Return (whether `host` answers, the way that told), trying the ways above in order
+    in a child that vhpi gives up on after `deadline` seconds (then the host counts as not
+    answering); each step goes to debug.log."""
+    try:
+        answer = run_in_child(_probe_here, host, timeout, timeout=deadline)
+    except ChildFailed as failure:
+        log.debug("host check of %s failed: %s", host, failure)
+        return False, "no way (the check failed)"
+    if answer.ending is not Ending.EXITED:
+        log.debug("host check of %s: no answer within %g s", host, deadline)
+        return False, f"no way (no answer within {deadline:g} s)"
+    answered, way, notes = answer.value
+    for note in notes:
+        log.debug("%s", note)
+    return answered, way
+
+
+def host_answers(host: str, log: logging.Logger, deadline: float = 60.0) -> bool:
     """Return True when `host` answers (see probe_host)."""
-    return probe_host(host, log, timeout)[0]
+    return probe_host(host, log, deadline)[0]

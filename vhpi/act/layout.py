@@ -21,6 +21,8 @@ BUILDING = "building."    # a tree being linked (deleted when a crash cut it sho
 READY = "ready."          # a complete tree not yet in place
 TRASH = "trash."          # a dropped snapshot, deleted at the end of the job
 UNFINISHED_WORK_PREFIXES = (BUILDING, READY, TRASH, "unshare.")
+#: A leftover that could not be deleted, renamed out of every step's way (retried each run).
+SET_ASIDE = "set-aside."
 SOURCE_MARK = ".backup_valid"
 
 
@@ -55,9 +57,10 @@ class Layout:
 
 
 def work_has_leftovers(layout: Layout) -> bool:
-    """True when the work folder holds trees or files an interrupted run left."""
+    """True when the work folder holds trees or files an interrupted run left (or one set
+    aside because it could not be deleted: each run tries again)."""
     try:
         names = os.listdir(layout.work)
     except FileNotFoundError:
         return False
-    return any(name.startswith(UNFINISHED_WORK_PREFIXES) for name in names)
+    return any(name.startswith((*UNFINISHED_WORK_PREFIXES, SET_ASIDE)) for name in names)

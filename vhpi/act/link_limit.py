@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterator, List, Tuple
 
+from vhpi.act.fd_walk import OpenPath, join, walk_tree
 from vhpi.act.processes import run_streaming
+from vhpi.decide.tree_compare import FOLDER
 
 LINK_LIMIT_MESSAGE = "Too many links"
 UNSHARE_SCRATCH = "unshare.tmp"
@@ -33,29 +35,45 @@ def names_over_link_limit(root: str, limit: int) -> Iterator[List[str]]:
     cp -al adds one name per name the inode has in the tree (rsync -H keeps hard-linked
     files linked), so an inode with n names in all and k below `root` fails when n + k
     exceeds the limit. Only inodes past half the limit can; only those are remembered.
+    The walk works at any depth (vhpi.act.fd_walk) and, like os.walk, passes over folders
+    it cannot read.
     """
     candidates: Dict[Tuple[int, int], List[str]] = {}
     totals: Dict[Tuple[int, int], int] = {}
-    for folder, _, names in os.walk(root):
-        for name in names:
-            path = os.path.join(folder, name)
-            info = os.lstat(path)
-            if not stat.S_ISDIR(info.st_mode) and info.st_nlink * 2 > limit:
-                key = (info.st_dev, info.st_ino)
-                candidates.setdefault(key, []).append(path)
-                totals[key] = info.st_nlink
+    try:
+        walk = OpenPath.open(root)
+    except OSError:
+        return
+    with walk:
+        for listing in walk_tree(walk, _pass_over):
+            for entry in listing:
+                if entry.kind == FOLDER:
+                    continue
+                info = os.lstat(entry.name, dir_fd=walk.fd)
+                if not stat.S_ISDIR(info.st_mode) and info.st_nlink * 2 > limit:
+                    key = (info.st_dev, info.st_ino)
+                    candidates.setdefault(key, []).append(_below(root, walk.path, entry.name))
+                    totals[key] = info.st_nlink
     for key, paths in candidates.items():
         if totals[key] + len(paths) > limit:
             yield paths
 
 
-def copy_to_fresh_inode(path: str, scratch: str, keep_fds: Sequence[int] = ()) -> None:
+def _pass_over(path: bytes, error: OSError) -> None:
+    pass
+
+
+def _below(root: str, folder: bytes, name: bytes) -> str:
+    """Return the path of `name` in the folder at `folder` below `root`."""
+    return os.path.join(root, os.fsdecode(join(folder, name)))
+
+
+def copy_to_fresh_inode(path: str, scratch: str) -> None:
     """Replace `path` by an exact copy (content, owner, mode, times, ACLs, xattrs) with a new
     inode; `scratch` is a free name on the same file system."""
-    code, tail = run_streaming(("cp", "-a", "--preserve=all", "--", path, scratch), lambda line: None,
-                               keep_fds)
-    if code != 0:
-        raise OSError(f"cannot copy {path} to a fresh inode: {'; '.join(tail[-2:])}")
+    finished = run_streaming(("cp", "-a", "--preserve=all", "--", path, scratch), lambda line: None)
+    if not finished.ok:
+        raise OSError(f"cannot copy {path} to a fresh inode: {'; '.join(finished.tail[-2:])}")
     os.rename(scratch, path)
 
 
@@ -65,8 +83,7 @@ def _relink(source: str, path: str, scratch: str) -> None:
     os.rename(scratch, path)
 
 
-def unshare_files_at_link_limit(latest: str, work: str, log: logging.Logger,
-                                keep_fds: Sequence[int] = ()) -> int:
+def unshare_files_at_link_limit(latest: str, work: str, log: logging.Logger) -> int:
     """Give every inode in `latest` that cp -al could not link a fresh inode, keeping the
     names it has in `latest` together on the new one; return how many inodes."""
     limit = link_limit(latest)
@@ -75,7 +92,7 @@ def unshare_files_at_link_limit(latest: str, work: str, log: logging.Logger,
     for first, *others in names_over_link_limit(latest, limit):
         log.debug("%s is at the file system's limit of %d names: copying it to a fresh inode",
                   first, limit)
-        copy_to_fresh_inode(first, scratch, keep_fds)
+        copy_to_fresh_inode(first, scratch)
         for other in others:
             _relink(first, other, scratch)
         count += 1

@@ -5,24 +5,20 @@ from __future__ import annotations
 
 import fcntl
 import os
-import time
-from typing import Optional, Tuple
+from typing import Optional
 
 
 def try_lock(path: str) -> Optional[int]:
-    """Take the exclusive lock on `path` without waiting.
+    """Take the exclusive lock on the file `path` (made when missing) without waiting.
 
-    Returns the open fd (keep it open to hold the lock; children inherit it when passed),
-    or None when another process holds it. Writes our pid and start time into the file.
-    """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    Returns the open fd (keep it open to hold the lock; no child inherits it), or None when
+    another process holds it. Who holds it is in vhpi.act.job_lock's holder files."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         return None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()} {time.time():.0f}\n".encode())
     return fd
 
 
@@ -36,14 +32,3 @@ def try_lock_folder(path: str) -> Optional[int]:
         os.close(fd)
         return None
     return fd
-
-
-def lock_holder(path: str) -> Tuple[str, Optional[float]]:
-    """Return (pid, start time) of the process that holds the lock at `path`, from what it
-    wrote there; ("unknown", None) when that cannot be read."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            pid, started = handle.read().split()
-        return pid, float(started)
-    except (OSError, ValueError):
-        return "unknown", None

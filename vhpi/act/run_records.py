@@ -2,8 +2,11 @@
 
 Stored in ~/.very_hungry_pi/last-runs.json (not on the backup disk: a run that failed
 because the disk was gone must be recorded too):
-    {"<job name>": {"at": 1763856000.0, "ok": true, "summary": "due hourly; done: ..."}}
-Runs that found nothing due are not recorded: the record keeps the last real work.
+    {"<job name>": {"at": 1763856000.0, "outcome": "ok", "ok": true,
+                    "summary": "due hourly; done: ..."}}
+"outcome" is a vhpi.decide.outcome.Outcome value; "ok" says whether it left the run's exit
+code 0 (records of older versions have only "ok"). Runs that found nothing due, or another
+run at work, are not recorded: the record keeps the last real work.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import os
 from typing import Dict
 
 from vhpi.act.files import write_json_atomically
+from vhpi.act.home_trouble import note
+from vhpi.decide.outcome import Outcome
 
 RECORDS_NAME = "last-runs.json"
 
@@ -28,12 +33,13 @@ def read_run_records(home: str) -> Dict[str, dict]:
         if isinstance(records, dict) else {}
 
 
-def record_run(home: str, job_name: str, at: float, ok: bool, summary: str) -> None:
-    """Remember the result of `job_name`'s run at `at` (best effort: a full home disk must
-    not turn a good backup into a failed one)."""
+def record_run(home: str, job_name: str, at: float, outcome: Outcome, summary: str) -> None:
+    """Remember the `outcome` of `job_name`'s run at `at` (best effort: a full home disk
+    must not turn a good backup into a failed one)."""
     records = read_run_records(home)
-    records[job_name] = {"at": at, "ok": ok, "summary": summary}
+    records[job_name] = {"at": at, "outcome": outcome.value, "ok": outcome.fine, "summary": summary}
+    path = os.path.join(home, RECORDS_NAME)
     try:
-        write_json_atomically(os.path.join(home, RECORDS_NAME), records)
-    except OSError:
-        pass
+        write_json_atomically(path, records)
+    except OSError as error:
+        note(path, error)

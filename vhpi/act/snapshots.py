@@ -22,11 +22,11 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Tuple
 
 from vhpi.act.checkpoints import checkpoint
 from vhpi.act.files import fsync_folder
-from vhpi.act.layout import BUILDING, READY, TRASH, Layout
+from vhpi.act.layout import BUILDING, READY, SET_ASIDE, TRASH, Layout
 from vhpi.act.link_limit import LINK_LIMIT_MESSAGE, UNSHARE_SCRATCH, unshare_files_at_link_limit
 from vhpi.act.processes import run_streaming
 from vhpi.act.relink import relink_tree
@@ -73,52 +73,74 @@ def _work_names(layout: Layout) -> List[str]:
         return []
 
 
-def discard_unfinished(layout: Layout) -> List[str]:
-    """Delete trees that a crash cut short while they were being linked; return their names."""
+def discard_unfinished(layout: Layout, log: logging.Logger) -> List[str]:
+    """Delete trees that a crash cut short while they were being linked (and retry the
+    ones set aside before, see remove_or_set_aside); return the names of those removed."""
     removed = []
     for name in _work_names(layout):
-        if name.startswith((BUILDING, UNSHARE_SCRATCH)):
-            remove_tree(os.path.join(layout.work, name))
-            removed.append(name)
+        if name.startswith((BUILDING, UNSHARE_SCRATCH, SET_ASIDE)):
+            if remove_or_set_aside(layout, os.path.join(layout.work, name), log):
+                removed.append(name)
     return removed
+
+
+def remove_or_set_aside(layout: Layout, path: str, log: logging.Logger) -> bool:
+    """Delete the work tree `path`; when that fails (a damaged file system, a folder the
+    user cannot delete), rename it to `set-aside.<name>`, which no later step reads, and
+    warn: a leftover that cannot be deleted must never block every later run. Returns
+    True when it was deleted."""
+    try:
+        remove_tree(path)
+        return True
+    except (OSError, RecursionError) as error:
+        name = os.path.basename(path)
+        aside = name if name.startswith(SET_ASIDE) else f"{SET_ASIDE}{name}@{os.getpid()}"
+        reason = getattr(error, "strerror", None) or str(error)
+        try:
+            if aside != name:
+                os.rename(path, os.path.join(layout.work, aside))
+        except OSError:
+            aside = name
+        log.warning("%s: cannot delete %s (%s); it is left as %s, and vhpi goes on without "
+                    "it. Delete it by hand: rm -rf %s", layout.root, name, reason, aside,
+                    os.path.join(layout.work, aside))
+        return False
 
 
 def _trash_prefix(interval: str) -> str:
     return f"{TRASH}{interval}."
 
 
-def _copy_with_links(latest: str, building: str, log: logging.Logger,
-                    keep_fds: Sequence[int]) -> Tuple[int, Tuple[str, ...]]:
+def _copy_with_links(latest: str, building: str, log: logging.Logger) -> Tuple[int, Tuple[str, ...]]:
     """Run `cp -al`; on failure remove what it made. Return (exit code, last lines)."""
     remove_tree(building)
     argv = ("cp", "-al", "--", latest, building)
     log.debug("running: %r", list(argv))
-    code, tail = run_streaming(argv, lambda line: log.debug("cp: %s", line.decode("utf-8", "replace")),
-                               keep_fds, tail_lines=200)
-    if code != 0:
+    finished = run_streaming(argv, lambda line: log.debug("cp: %s", line.decode("utf-8", "replace")),
+                             tail_lines=200)
+    if not finished.ok:
         remove_tree(building)
-    return code, tail
+    return finished.code, finished.tail
 
 
-def _unshare_at_link_limit(layout: Layout, log: logging.Logger, keep_fds: Sequence[int]) -> None:
+def _unshare_at_link_limit(layout: Layout, log: logging.Logger) -> None:
     """Give backup.latest fresh inodes for the files at the link limit, and say so."""
-    count = unshare_files_at_link_limit(layout.latest, layout.work, log, keep_fds)
+    count = unshare_files_at_link_limit(layout.latest, layout.work, log)
     log.warning("%s: %d file(s) had reached the file system's hard-link limit; backup.latest "
                 "got fresh copies of them (older snapshots keep theirs)", layout.root, count)
 
 
-def link_tree(layout: Layout, interval: str, taken_at: float, log: logging.Logger,
-              keep_fds: Sequence[int] = ()) -> str:
+def link_tree(layout: Layout, interval: str, taken_at: float, log: logging.Logger) -> str:
     """Hard-link a copy of backup.latest into the work folder; return the ready tree's path.
 
     Raises SnapshotError (and leaves no partial tree behind) when cp fails, e.g. on a full
     disk, out of inodes, or at the file system's hard-link limit.
     """
     building = os.path.join(layout.work, BUILDING + interval)
-    code, tail = _copy_with_links(layout.latest, building, log, keep_fds)
+    code, tail = _copy_with_links(layout.latest, building, log)
     if code != 0 and any(LINK_LIMIT_MESSAGE in line for line in tail):
-        _unshare_at_link_limit(layout, log, keep_fds)
-        code, tail = _copy_with_links(layout.latest, building, log, keep_fds)
+        _unshare_at_link_limit(layout, log)
+        code, tail = _copy_with_links(layout.latest, building, log)
     if code != 0:
         if disk_full_in(tail):
             raise SnapshotError("the destination disk is full (no space or no inodes left) "
@@ -168,7 +190,7 @@ def has_room_to_recycle(layout: Layout) -> bool:
 
 
 def recycle_oldest(layout: Layout, interval: str, oldest: int, taken_at: float,
-                   log: logging.Logger, keep_fds: Sequence[int] = ()) -> str:
+                   log: logging.Logger) -> str:
     """Turn `<interval>.<oldest>`, the snapshot this rotation drops, into the new one: move
     it into the work folder and relink it to match backup.latest (vhpi.act.relink), instead
     of deleting one tree and linking another. Returns the ready tree's path.
@@ -194,7 +216,7 @@ def recycle_oldest(layout: Layout, interval: str, oldest: int, taken_at: float,
     except OSError as error:
         if error.errno != errno.EMLINK:
             raise
-        _unshare_at_link_limit(layout, log, keep_fds)
+        _unshare_at_link_limit(layout, log)
         counts = relink_tree(layout.latest, building)
     log.debug("recycled %s.%d: %d entries kept, %d linked anew, %d removed", interval, oldest,
               counts.kept, counts.linked, counts.removed)
@@ -256,6 +278,6 @@ def empty_trash(layout: Layout, log: logging.Logger, pending: Iterable[str] = ()
         log.debug("deleting dropped snapshot %s", name)
         if pending_marks and name.startswith(pending_marks):
             for entry in os.listdir(path):
-                remove_tree(os.path.join(path, entry))
+                remove_or_set_aside(layout, os.path.join(path, entry), log)
         else:
-            remove_tree(path)
+            remove_or_set_aside(layout, path, log)

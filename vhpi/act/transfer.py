@@ -3,17 +3,21 @@ older snapshot shares (see vhpi.decide.rsync_argv for the two passes)."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from vhpi.act.checkpoints import checkpoint
+from vhpi.act.latest_names import folder_times, link_name, make_folder, restore_folder_times
 from vhpi.act.layout import Layout
-from vhpi.act.processes import run_streaming
+from vhpi.act.pinned import (PinnedPass, build_shadow, depth_of, parent_of, pin_parents, plan_passes,
+                             root_reader)
+from vhpi.act.processes import ChildFailed, Ending, Limits, run_in_child, run_streaming
 from vhpi.act.progress import TerminalProgress
 from vhpi.act.source import source_problem
 from vhpi.act.tree_edit import remove_entry, remove_tree
@@ -40,32 +44,37 @@ class TransferReport:
 
 class _ItemLists:
     """The dry run's findings, written to NUL-separated files in the work folder (a million
-    changed files must not become a million Python objects)."""
+    changed files must not become a million Python objects):
 
-    NAMES = ("delete", "unlink", "copy", "root")
+    delete  b'd' or b'f' + path: what the source no longer has
+    copy    b'd' or b'f' + path: what rsync must copy (every non-folder is removed from
+            backup.latest first, so rsync only ever writes new inodes)
+    links   name, target: new names of hard-linked groups, linked by vhpi afterwards
+    root    the top folder, when its own attributes changed
+    """
+
+    NAMES = ("delete", "copy", "links", "root")
 
     def __init__(self, work: str, stack: ExitStack):
         self.paths = {name: os.path.join(work, f"{name}.list") for name in self.NAMES}
         self.files = {name: stack.enter_context(open(path, "wb")) for name, path in self.paths.items()}
         self.counts = dict.fromkeys(self.NAMES, 0)
+        self.group_members = 0
 
     def add(self, item: Item) -> None:
+        kind = b"d" if item.is_dir else b"f"
         if item.deleted:
-            self._write("delete", (b"d" if item.is_dir else b"f") + item.path)
-            return
-        if item.path == b".":
-            # never in the copy list: with --files-from rsync reads "." as "the top folder
-            # and everything directly in it", and would update top-level files that are
-            # shared with snapshots in place; the top folder gets a pass of its own
+            self._write("delete", kind + item.path)
+        elif item.path == b".":
+            # never in a copy list: with --files-from rsync reads "." as "the top folder
+            # and everything directly in it"; the top folder gets a pass of its own
             self._write("root", item.path)
-            return
-        if item.replaces_shared_inode:
-            self._write("unlink", item.path)
-        self._write("copy", item.path)
-        if item.link_target is not None:
-            # rsync -H links only names that are in its file list: list the unchanged
-            # target too, or the new name would be copied, again on every run
-            self._write("copy", item.link_target)
+        elif item.link_target is not None:
+            # rsync -H would set attributes on the target's inode, which snapshots share
+            self._write("links", item.path + b"\0" + item.link_target)
+        else:
+            self.group_members += item.hard_link
+            self._write("copy", kind + item.path)
 
     def _write(self, name: str, data: bytes) -> None:
         self.files[name].write(data + b"\0")
@@ -85,22 +94,38 @@ def _read_list(path: str) -> Iterator[bytes]:
             yield from complete
 
 
-def link_split_chooser(source: str) -> SplitChooser:
+def _read_pairs(path: str) -> Iterator[Tuple[bytes, bytes]]:
+    names = _read_list(path)
+    return zip(names, names)
+
+
+def _choose_in_child(source: bytes, code: bytes, splits: List[LinkSplit]) -> int:
+    """In a child: return the index of the split of a " -> " or " => " name that names a
+    symlink, or a hard link to the same inode as its target (0 when none does)."""
+    for index, (name, target) in enumerate(splits):
+        try:
+            found = os.lstat(os.path.join(source, name))
+            if code.startswith(b"h"):
+                if os.path.samestat(found, os.lstat(os.path.join(source, target))):
+                    return index
+            elif stat.S_ISLNK(found.st_mode) and os.readlink(os.path.join(source, name)) == target:
+                return index
+        except OSError:
+            continue
+    return 0
+
+
+def link_split_chooser(source: str, timeout: float = 60.0) -> SplitChooser:
     """Return a chooser that settles a name containing " -> " or " => " by looking at the
-    source: the right split names a symlink, or a hard link to the same inode as its target."""
+    source (in a child, given up after `timeout` s: the first split then)."""
     root = os.fsencode(source)
 
-    def is_right(code: bytes, name: bytes, target: bytes) -> bool:
-        try:
-            found = os.lstat(os.path.join(root, name))
-            if code.startswith(b"h"):
-                return os.path.samestat(found, os.lstat(os.path.join(root, target)))
-            return stat.S_ISLNK(found.st_mode) and os.readlink(os.path.join(root, name)) == target
-        except OSError:
-            return False
-
     def choose(code: bytes, splits: List[LinkSplit]) -> LinkSplit:
-        return next((split for split in splits if is_right(code, *split)), splits[0])
+        try:
+            answer = run_in_child(_choose_in_child, root, code, splits, timeout=timeout)
+        except ChildFailed:
+            return splits[0]
+        return splits[answer.value or 0] if answer.ending is Ending.EXITED else splits[0]
     return choose
 
 
@@ -114,6 +139,7 @@ class _RsyncRun:
     stats: Dict[str, int] = field(default_factory=dict)
     missing: int = 0
     other_errors: int = 0
+    ending: Ending = Ending.EXITED
 
 
 class LogBatch:
@@ -136,9 +162,9 @@ class LogBatch:
             self.lines = []
 
 
-def _run_rsync(argv: Sequence[str], log: logging.Logger, keep_fds: Sequence[int],
-               on_item=None, choose: SplitChooser = first_split,
-               progress: Optional[TerminalProgress] = None) -> _RsyncRun:
+def _run_rsync(argv: Sequence[str], log: logging.Logger, limits: Limits, on_item=None,
+               choose: SplitChooser = first_split, progress: Optional[TerminalProgress] = None,
+               prepare: Optional[Callable[[], None]] = None) -> _RsyncRun:
     """Run one rsync pass, logging its output to debug.log (progress lines go to
     `progress` instead, when given); return what it did."""
     log.debug("running: %r", list(argv))
@@ -162,27 +188,39 @@ def _run_rsync(argv: Sequence[str], log: logging.Logger, keep_fds: Sequence[int]
         batch.add(text)
 
     try:
-        result.code, result.tail = run_streaming(argv, on_line, keep_fds)
+        finished = run_streaming(argv, on_line, limits, prepare=prepare)
     finally:
         batch.flush()
+    result.code, result.tail, result.ending = finished.code, finished.tail, finished.ending
     result.stats = parse_stats(stat_lines)
-    log.debug("rsync exit code %s", result.code)
+    log.debug("rsync exit code %s%s%s", result.code,
+              "" if finished.ending is Ending.EXITED else f" ({finished.ending.value})",
+              f"; pid {finished.left_behind} would not die and was left behind"
+              if finished.left_behind else "")
     checkpoint("rsync-done")
     return result
 
 
-def _apply_deletions_and_unlinks(lists: _ItemLists, latest: str) -> None:
-    for entry in _read_list(lists.paths["delete"]):
-        remove_entry(latest, entry[1:], is_dir=entry[:1] == b"d")
-    for path in _read_list(lists.paths["unlink"]):
-        remove_entry(latest, path, is_dir=False)
+def _limits(job: Job) -> Limits:
+    """How long an rsync pass over the job's source may go without progress."""
+    return Limits(stall_after=job.source_timeout)
 
 
-def _temp_dir(job: Job, layout: Layout) -> Optional[str]:
-    """Return an empty folder for rsync's temporary files, for every job: a killed rsync
-    leaves its half-written copy there, not as `.name.XXXXXX` in backup.latest, where
-    --delete does not remove it when an exclude (such as `.*`) matches it, so that every
-    later snapshot would hold it."""
+def _stalled(job: Job, run: _RsyncRun) -> Optional[RsyncOutcome]:
+    """The outcome of a pass that vhpi stopped because the source stopped answering."""
+    if run.ending is Ending.STALLED:
+        return RsyncOutcome(False, problem=(
+            f"source {job.source} stopped answering: rsync made no progress (read and wrote "
+            f"nothing) for {job.source_timeout:g} s (source_timeout; a hung NFS or SMB share, "
+            f"a frozen sshfs?)"))
+    return None
+
+
+def _temp_dir(layout: Layout) -> str:
+    """Return an empty folder for rsync's temporary files: a killed rsync leaves its
+    half-written copy there, not as `.name.XXXXXX` in backup.latest, where --delete does
+    not remove it when an exclude (such as `.*`) matches it, so that every later snapshot
+    would hold it."""
     temp_dir = os.path.join(layout.work, "rsync-tmp")
     remove_tree(temp_dir)
     os.mkdir(temp_dir)
@@ -196,16 +234,17 @@ def _count_item(report: TransferReport, item: Item) -> None:
         report.changed += 1
 
 
-def _mirror_in_one_pass(job: Job, layout: Layout, log: logging.Logger, keep_fds: Sequence[int],
-                        report: TransferReport, before_changes: Callable[[], None],
+def _mirror_in_one_pass(job: Job, layout: Layout, log: logging.Logger, report: TransferReport,
+                        before_changes: Callable[[], None],
                         progress: Optional[TerminalProgress]) -> RsyncOutcome:
     """One plain rsync, for a backup.latest that no snapshot shares inodes with."""
     before_changes()
     argv = mirror_argv(job.rsync_options, job.excludes, job.source, layout.latest,
-                       _temp_dir(job, layout), progress=progress is not None)
-    copied = _run_rsync(argv, log, keep_fds, lambda item: _count_item(report, item), progress=progress)
+                       _temp_dir(layout), progress=progress is not None)
+    copied = _run_rsync(argv, log, _limits(job), lambda item: _count_item(report, item),
+                        progress=progress)
     report.stats = copied.stats
-    return classify_exit(copied.code, copied.tail)
+    return _stalled(job, copied) or classify_exit(copied.code, copied.tail)
 
 
 #: An exclude rule matching everything directly inside the source: with it, a pass whose
@@ -213,61 +252,215 @@ def _mirror_in_one_pass(job: Job, layout: Layout, log: logging.Logger, keep_fds:
 TOP_LEVEL_ENTRIES = "/*"
 
 
-def _copy_pass(argv: Sequence[str], log: logging.Logger, keep_fds: Sequence[int],
-               report: Optional[TransferReport], outcome: RsyncOutcome,
-               progress: Optional[TerminalProgress]) -> RsyncOutcome:
-    """Run one pass that copies listed paths; return the transfer's outcome so far, made
-    worse by this pass's problem or warning. Its --stats go to `report`, when given."""
-    copied = _run_rsync(argv, log, keep_fds, progress=progress)
-    if report is not None:
-        report.stats = copied.stats
-    result = classify_copy_pass(copied.code, copied.tail, copied.missing, copied.other_errors)
-    return result if not result.ok or result.warning else outcome
+@dataclass
+class _Copying:
+    """What the copy passes of one transfer share and gather."""
+
+    job: Job
+    layout: Layout
+    log: logging.Logger
+    report: TransferReport
+    progress: Optional[TerminalProgress]
+    identities: Optional[str] = None
+    missing: int = 0
+    problem: Optional[RsyncOutcome] = None
 
 
-def _mirror_in_two_passes(job: Job, layout: Layout, log: logging.Logger, keep_fds: Sequence[int],
-                          report: TransferReport, before_changes: Callable[[], None],
+def _no_room_for_work_files(copying: _Copying, error: OSError) -> None:
+    """A work file of the copy could not be written: a full disk fails the transfer (and
+    so the job, before anything is rotated); any other error is raised."""
+    if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+        raise error
+    copying.problem = RsyncOutcome(False, problem=f"the destination disk is full (no room for "
+                                                  f"vhpi's work files: {error.strerror})")
+
+
+def _pinned_pass(copying: _Copying, planned: PinnedPass, excludes: Sequence[str],
+                 with_stats: bool = True) -> None:
+    """Run one pinned pass (vhpi.act.pinned) of the copy, adding its figures and trouble."""
+    job, layout = copying.job, copying.layout
+    work = layout.work
+    list_path = os.path.join(work, "pass.list")
+    reader = root_reader()
+    try:
+        with open(list_path, "wb") as handle:
+            handle.write(b"".join(entry + b"\0" for entry in planned.entries))
+        if planned.parents:
+            reader = os.path.join(work, "pinned") + "/"
+            build_shadow(reader.rstrip("/"), planned.parents)
+    except OSError as error:
+        _no_room_for_work_files(copying, error)
+        return
+    argv = transfer_argv(job.rsync_options, excludes, reader, layout.latest, list_path,
+                         _temp_dir(layout), progress=copying.progress is not None)
+    prepare = pin_parents(job.source, planned.parents, planned.entries, copying.identities)
+    copied = _run_rsync(argv, copying.log, _limits(job), progress=copying.progress,
+                        prepare=prepare)
+    if with_stats:
+        for name, value in copied.stats.items():
+            copying.report.stats[name] = copying.report.stats.get(name, 0) + value
+    result = _stalled(job, copied) or classify_copy_pass(copied.code, copied.tail,
+                                                         copied.missing, copied.other_errors)
+    if not result.ok and copying.problem is None:
+        copying.problem = result
+    elif result.warning:
+        copying.missing += copied.missing
+    os.unlink(list_path)
+    remove_tree(os.path.join(work, "pinned"))
+
+
+def _entries_by_depth(path: str, work: str) -> Dict[int, str]:
+    """Split the copy list's paths into one list file per depth (vhpi.act.pinned.depth_of);
+    return {depth: list file}. At most 64 files are open at once (a very deep tree)."""
+    files: Dict[int, str] = {}
+    handles: Dict[int, BinaryIO] = {}
+    try:
+        for entry in _read_list(path):
+            depth = depth_of(entry[1:])
+            if depth not in handles:
+                if len(handles) >= 64:
+                    handles.pop(next(iter(handles))).close()
+                mode = "ab" if depth in files else "wb"
+                files[depth] = os.path.join(work, f"depth-{depth}.list")
+                handles[depth] = open(files[depth], mode)
+            handles[depth].write(entry[1:] + b"\0")
+    finally:
+        for handle in handles.values():
+            handle.close()
+    return files
+
+
+def _untouched_parents(lists: _ItemLists) -> set:
+    """Return the folders that the copy changes names in but whose own attributes it does
+    not copy (they are not listed): they must keep their times (b'' is the top folder)."""
+    parents = {parent_of(entry[1:]) for name in ("delete", "copy")
+               for entry in _read_list(lists.paths[name])}
+    parents.update(parent_of(name) for name, _ in _read_pairs(lists.paths["links"]))
+    parents.difference_update(entry[1:] for entry in _read_list(lists.paths["copy"])
+                              if entry[:1] == b"d")
+    if lists.counts["root"]:
+        parents.discard(b"")
+    return parents
+
+
+def _prepare_names(lists: _ItemLists, latest: str) -> None:
+    """Apply the listed deletions; make room for rsync: every non-folder name it will write
+    is removed from backup.latest (so it only ever creates new inodes, never sets content or
+    attributes on one a snapshot shares), and every folder it will fill is made."""
+    for entry in _read_list(lists.paths["delete"]):
+        remove_entry(latest, entry[1:], is_dir=entry[:1] == b"d")
+    for entry in _read_list(lists.paths["copy"]):
+        if entry[:1] == b"d":
+            make_folder(latest, entry[1:])
+        else:
+            remove_entry(latest, entry[1:], is_dir=False)
+    for name, _ in _read_pairs(lists.paths["links"]):
+        remove_entry(latest, name, is_dir=False)
+
+
+def _link_names(lists: _ItemLists, latest: str) -> int:
+    """Give the new names of hard-linked groups the inode their target has in backup.latest;
+    return how many targets were not there (they vanished from the copy)."""
+    missing = 0
+    for name, target in _read_pairs(lists.paths["links"]):
+        missing += not link_name(latest, name, target)
+    return missing
+
+
+def _link_groups(identities: str, latest: str) -> None:
+    """Make the copied names of each hard-linked group of the source (same device and
+    inode there) one inode again in backup.latest: each was copied in the pass of its own
+    folder depth."""
+    groups: Dict[bytes, List[bytes]] = {}
+    if os.path.exists(identities):
+        for record in _read_list(identities):
+            device, inode, entry = record.split(b" ", 2)
+            groups.setdefault(device + b" " + inode, []).append(entry)
+    for first, *others in groups.values():
+        for other in others:
+            link_name(latest, other, first)
+
+
+def _copy_listed(copying: _Copying, lists: _ItemLists) -> None:
+    """Copy the listed paths: one pinned pass per parent depth, deepest first (so a
+    folder's attributes, set in the pass of its own parent's depth, come after everything
+    written into it), then the names of hard-linked groups, then the top folder."""
+    job, latest = copying.job, copying.layout.latest
+    if lists.group_members:
+        copying.identities = os.path.join(copying.layout.work, "identities.list")
+    try:
+        depth_files = _entries_by_depth(lists.paths["copy"], copying.layout.work)
+    except OSError as error:
+        _no_room_for_work_files(copying, error)
+        return
+    for depth in sorted(depth_files, reverse=True):
+        entries = tuple(_read_list(depth_files[depth]))
+        os.unlink(depth_files[depth])
+        for planned in plan_passes(entries):
+            if copying.problem is None:
+                _pinned_pass(copying, planned, job.excludes)
+    if copying.problem is None:
+        copying.missing += _link_names(lists, latest)
+        if copying.identities is not None:
+            _link_groups(copying.identities, latest)
+    if lists.counts["root"] and copying.problem is None:
+        _pinned_pass(copying, PinnedPass((), (b".",)), (*job.excludes, TOP_LEVEL_ENTRIES),
+                     with_stats=False)
+    if copying.identities is not None and os.path.exists(copying.identities):
+        os.unlink(copying.identities)
+
+
+def _copy_outcome(copying: _Copying, listed: RsyncOutcome) -> RsyncOutcome:
+    """The transfer's outcome: the dry run's, made worse by the copy passes' trouble."""
+    if copying.problem is not None:
+        return copying.problem
+    if copying.missing:
+        return RsyncOutcome(True, warning=f"{copying.missing} file(s) vanished from the source "
+                                          f"(or changed kind) while they were being copied")
+    return listed
+
+
+def _mirror_in_two_passes(job: Job, layout: Layout, log: logging.Logger, report: TransferReport,
+                          before_changes: Callable[[], None],
                           progress: Optional[TerminalProgress]) -> RsyncOutcome:
-    """List the differences, free shared inodes, then copy exactly the listed paths."""
+    """List the differences, make room in backup.latest, then copy exactly the listed paths."""
     with ExitStack() as stack:
         lists = _ItemLists(layout.work, stack)
         listed = _run_rsync(dry_run_argv(job.rsync_options, job.excludes, job.source,
-                                         layout.latest), log, keep_fds, lists.add,
-                            link_split_chooser(job.source))
+                                         layout.latest), log, _limits(job), lists.add,
+                            link_split_chooser(job.source, job.source_timeout))
         lists.close()
-    outcome = classify_exit(listed.code, listed.tail)
+    outcome = _stalled(job, listed) or classify_exit(listed.code, listed.tail)
     report.deleted = lists.counts["delete"]
-    report.changed = lists.counts["copy"] + lists.counts["root"]
-    vanished = source_problem(job.source)
+    report.changed = lists.counts["copy"] + lists.counts["links"] + lists.counts["root"]
+    vanished = source_problem(job.source, job.source_timeout) if outcome.ok else None
     if vanished:
         # an unmounted share looks like a source whose files were all deleted
         outcome = RsyncOutcome(False, problem=f"the source vanished during the run: {vanished}")
     before_changes()
     if outcome.ok:
-        _apply_deletions_and_unlinks(lists, layout.latest)
+        times = folder_times(layout.latest, _untouched_parents(lists))
+        _prepare_names(lists, layout.latest)
         checkpoint("unlinked")
-        if lists.counts["copy"]:
-            argv = transfer_argv(job.rsync_options, job.excludes, job.source, layout.latest,
-                                 lists.paths["copy"], _temp_dir(job, layout), progress=progress is not None)
-            outcome = _copy_pass(argv, log, keep_fds, report, outcome, progress)
-        if lists.counts["root"] and outcome.ok:
-            argv = transfer_argv(job.rsync_options, (*job.excludes, TOP_LEVEL_ENTRIES), job.source,
-                                 layout.latest, lists.paths["root"], _temp_dir(job, layout))
-            outcome = _copy_pass(argv, log, keep_fds, None, outcome, None)
+        copying = _Copying(job, layout, log, report, progress)
+        _copy_listed(copying, lists)
+        restore_folder_times(layout.latest, times)
+        outcome = _copy_outcome(copying, outcome)
+        checkpoint("copied")
     for path in lists.paths.values():
         os.unlink(path)
     return outcome
 
 
-def update_latest(job: Job, layout: Layout, log: logging.Logger, keep_fds: Sequence[int] = (),
-                  shared: bool = True, before_changes: Callable[[], None] = lambda: None,
+def update_latest(job: Job, layout: Layout, log: logging.Logger, shared: bool = True,
+                  before_changes: Callable[[], None] = lambda: None,
                   progress: Optional[TerminalProgress] = None) -> TransferReport:
     """Make backup.latest a complete copy of the job's source; return what happened.
 
     `shared` says whether snapshots may share inodes with backup.latest; only then are the
-    two careful passes needed (a first backup is one plain rsync). `before_changes` is
-    called once before anything in backup.latest changes (see vhpi.act.head_start).
-    `progress`, on a terminal, shows the copying pass's progress.
+    careful passes needed (a first backup is one plain rsync). `before_changes` is called
+    once before anything in backup.latest changes (see vhpi.act.head_start). `progress`,
+    on a terminal, shows the copying passes' progress.
     """
     started = time.monotonic()
     report = TransferReport()
@@ -275,10 +468,10 @@ def update_latest(job: Job, layout: Layout, log: logging.Logger, keep_fds: Seque
         os.mkdir(layout.latest)
     mirror = _mirror_in_two_passes if shared else _mirror_in_one_pass
     try:
-        outcome = mirror(job, layout, log, keep_fds, report, before_changes, progress)
+        outcome = mirror(job, layout, log, report, before_changes, progress)
     except UnsafeItemPath as error:
         outcome = RsyncOutcome(False, problem=str(error))
-    vanished = None if outcome.ok else source_problem(job.source)
+    vanished = None if outcome.ok else source_problem(job.source, job.source_timeout)
     if vanished:
         outcome = RsyncOutcome(False, problem=f"the source vanished during the run: {vanished}")
     report.ok, report.warning, report.problem = outcome.ok, outcome.warning, outcome.problem

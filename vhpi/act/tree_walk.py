@@ -1,6 +1,6 @@
 """Walking snapshot trees for `vhpi diff` and `vhpi du`, cheaply and in bounded memory.
 
-Both walks read folders with os.scandir, names as bytes, and never follow symlinks. A
+The walks read folders with os.scandir, names as bytes, and never follow symlinks. A
 folder's entries come with their kind and inode number at no cost (getdents), so:
 
 * compare_trees (diff) calls lstat only when two entries are not the same inode: a file
@@ -9,6 +9,9 @@ folder's entries come with their kind and inode number at no cost (getdents), so
 * measure_trees (du) walks all of a job's snapshots side by side, path by path, and
   lstats each distinct inode at a path once, however many snapshots share it.
 
+Any depth works: the walks keep their place in open folders (vhpi.act.fd_walk), without
+recursion, every call relative to a folder's fd, with a bounded number of fds.
+
 Memory: the walks hold the listings of the folders on the current path from the top
 (one per tree), never a list of all files. A folder that cannot be read, or an entry that
 vanishes during the walk, is reported to `problem(path, error)` and skipped.
@@ -16,30 +19,25 @@ vanishes during the walk, is reported to `problem(path, error)` and skipped.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import os
+import stat
+from operator import itemgetter
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
+from vhpi.act.fd_walk import (DIR_FLAGS, Entry, OpenPath, join, keep_for, list_folder,
+                              walk_tree)
 from vhpi.decide.space_share import SpaceLedger
-from vhpi.decide.tree_compare import (ADDED, FILE, FOLDER, OTHER, REMOVED, SYMLINK, Change,
-                                      Facts, differences, facts_from_stat, marker_for,
-                                      merge_listings)
+from vhpi.decide.tree_compare import (ADDED, FOLDER, REMOVED, Change, Facts, differences,
+                                      facts_from_stat, marker_for, merge_listings)
 
 Skip = Callable[[bytes, bool], bool]
 Problem = Callable[[bytes, OSError], None]
 BLOCK = 512
 
-
-class Entry(NamedTuple):
-    """One name in a folder, from the folder listing alone."""
-
-    name: bytes
-    kind: str
-    ino: int
-
-
-#: One name in the side-by-side walk: (path, the trees where it is a folder,
+#: One name in the side-by-side walk: (name, the trees where it is a folder,
 #: [(tree, device, entry)] for the trees where it is something else).
 Named = Tuple[bytes, List[int], List[Tuple[int, int, Entry]]]
 
@@ -48,41 +46,43 @@ def _never(path: bytes, is_folder: bool) -> bool:
     return False
 
 
-def join(folder: bytes, name: bytes) -> bytes:
-    """Return folder/name, or name alone when folder is empty (the top)."""
-    return folder + b"/" + name if folder else name
+def _raise(path: bytes, error: OSError) -> None:
+    raise error
 
 
 def read_folder(path: bytes) -> List[Entry]:
     """Return the entries of the folder `path`, sorted by name (raises OSError)."""
-    with os.scandir(path) as listing:
-        entries = [Entry(item.name, _kind(item), item.inode()) for item in listing]
-    entries.sort()
-    return entries
-
-
-def _kind(item: os.DirEntry) -> str:
+    fd = os.open(path, DIR_FLAGS & ~os.O_NOFOLLOW)
     try:
-        if item.is_symlink():
-            return SYMLINK
-        if item.is_dir(follow_symlinks=False):
-            return FOLDER
-        return FILE if item.is_file(follow_symlinks=False) else OTHER
-    except OSError:
-        return OTHER
+        return list_folder(fd)
+    finally:
+        os.close(fd)
 
 
-def read_facts(path: bytes) -> Tuple[Facts, os.stat_result]:
-    """Return the Facts and lstat of `path`, reading a symlink's target (raises OSError)."""
-    st = os.lstat(path)
-    target = os.readlink(path) if facts_from_stat(st).kind == SYMLINK else None
+def read_facts(path: bytes, dir_fd: Optional[int] = None) -> Tuple[Facts, os.stat_result]:
+    """Return the Facts and lstat of `path` (relative to the open folder `dir_fd` if given),
+    reading a symlink's target (raises OSError)."""
+    st = os.lstat(path, dir_fd=dir_fd)
+    target = os.readlink(path, dir_fd=dir_fd) if stat.S_ISLNK(st.st_mode) else None
     return facts_from_stat(st, target), st
+
+
+def _open_at(root: bytes, path: bytes, keep: int) -> OpenPath:
+    """Return a walk standing in the folder root/path, entered name by name."""
+    walk = OpenPath.open(root, keep)
+    try:
+        for name in path.split(b"/"):
+            if name:
+                walk.down(name)
+    except BaseException:
+        walk.close()
+        raise
+    return walk
 
 
 # ---------------------------------------------------------------- diff
 
 class _Pair(NamedTuple):
-    path: bytes
     dev_a: int
     dev_b: int
     names: Iterator
@@ -97,45 +97,55 @@ def compare_trees(root_a: bytes, root_b: bytes, quick: bool, skip: Optional[Skip
     left out (default: raise). Raises OSError when a top folder cannot be read."""
     report = problem or _raise
     skip = skip or _never
-    top, _, _ = _open_pair(root_a, root_b, b"", skip, None)
-    stack = [top]
-    while stack:
-        step = next(stack[-1].names, None)
-        if step is None:
-            stack.pop()
-            continue
-        name, a, b = step
-        pair = stack[-1]
-        path = join(pair.path, name)
-        if a is not None and b is not None and a.kind == b.kind == FOLDER:
-            opened = _open_pair(root_a, root_b, path, skip, report)
-            if opened is not None:
-                yield from _changed(path, opened[1], opened[2], quick)
-                stack.append(opened[0])
-        else:
-            yield from _compare_entries(root_a, root_b, pair, path, a, b, quick, skip, report)
+    with OpenPath.open(root_a, keep_for(2)) as a, OpenPath.open(root_b, keep_for(2)) as b:
+        stack = [_pair_here(a, b, skip)[0]]
+        while stack:
+            step = next(stack[-1].names, None)
+            if step is None:
+                stack.pop()
+                if stack:
+                    a.up()
+                    b.up()
+                continue
+            name, entry_a, entry_b = step
+            path = join(a.path, name)
+            if entry_a is not None and entry_b is not None and entry_a.kind == entry_b.kind == FOLDER:
+                opened = _enter_pair(a, b, name, skip, report)
+                if opened is not None:
+                    yield from _changed(path, opened[1], opened[2], quick)
+                    stack.append(opened[0])
+            else:
+                yield from _compare_entries((a, b), stack[-1], path, entry_a, entry_b, quick, skip,
+                                            report)
 
 
-def _raise(path: bytes, error: OSError) -> None:
-    raise error
-
-
-def _open_pair(root_a: bytes, root_b: bytes, path: bytes, skip: Skip,
-               problem: Optional[Problem]) -> Optional[Tuple[_Pair, Facts, Facts]]:
-    """Return the pair of folders at `path` ready to walk, with their Facts; None (after
-    telling `problem`) when one cannot be read. Without `problem`, raise."""
+def _enter_pair(a: OpenPath, b: OpenPath, name: bytes, skip: Skip,
+                problem: Problem) -> Optional[Tuple[_Pair, Facts, Facts]]:
+    """Enter the folder `name` on both sides and return it ready to walk (see _pair_here);
+    None, after telling `problem` and with both walks where they were, when one side
+    cannot be entered or read."""
+    path = join(a.path, name)
+    entered = []
     try:
-        facts_a, st_a = read_facts(join(root_a, path))
-        facts_b, st_b = read_facts(join(root_b, path))
-        listing_a = _kept(read_folder(join(root_a, path)), path, skip)
-        listing_b = _kept(read_folder(join(root_b, path)), path, skip)
+        for walk in (a, b):
+            walk.down(name)
+            entered.append(walk)
+        return _pair_here(a, b, skip)
     except OSError as error:
-        if problem is None:
-            raise
+        for walk in entered:
+            walk.up()
         problem(path, error)
         return None
-    names = merge_listings(listing_a, listing_b)
-    return _Pair(path, st_a.st_dev, st_b.st_dev, names), facts_a, facts_b
+
+
+def _pair_here(a: OpenPath, b: OpenPath, skip: Skip) -> Tuple[_Pair, Facts, Facts]:
+    """Return the current folders of `a` and `b` ready to walk, with their Facts (raises
+    OSError)."""
+    st_a, st_b = os.fstat(a.fd), os.fstat(b.fd)
+    listing_a = _kept(list_folder(a.fd), a.path, skip)
+    listing_b = _kept(list_folder(b.fd), b.path, skip)
+    pair = _Pair(st_a.st_dev, st_b.st_dev, merge_listings(listing_a, listing_b))
+    return pair, facts_from_stat(st_a), facts_from_stat(st_b)
 
 
 def _kept(listing: List[Entry], folder: bytes, skip: Skip) -> List[Entry]:
@@ -151,16 +161,17 @@ def _changed(path: bytes, a: Facts, b: Facts, quick: bool) -> Iterator[Change]:
         yield Change(marker, path, b.kind, b.size, old_size=a.size, what=what)
 
 
-def _compare_entries(root_a: bytes, root_b: bytes, pair: _Pair, path: bytes,
+def _compare_entries(walks: Tuple[OpenPath, OpenPath], pair: _Pair, path: bytes,
                      a: Optional[Entry], b: Optional[Entry], quick: bool, skip: Skip,
                      problem: Problem) -> Iterator[Change]:
     """Yield what became of one name that is not a folder on both sides."""
+    walk_a, walk_b = walks
     if a is not None and b is not None and a.kind == b.kind:
         if pair.dev_a == pair.dev_b and a.ino == b.ino:
             return
         try:
-            facts_a, _ = read_facts(join(root_a, path))
-            facts_b, _ = read_facts(join(root_b, path))
+            facts_a, _ = read_facts(a.name, walk_a.fd)
+            facts_b, _ = read_facts(b.name, walk_b.fd)
         except OSError as error:
             problem(path, error)
             return
@@ -168,20 +179,21 @@ def _compare_entries(root_a: bytes, root_b: bytes, pair: _Pair, path: bytes,
             yield from _changed(path, facts_a, facts_b, quick)
             return
     if a is not None:
-        yield from _whole(REMOVED, root_a, path, a, skip, problem)
+        yield from _whole(REMOVED, walk_a, path, a, skip, problem)
     if b is not None:
-        yield from _whole(ADDED, root_b, path, b, skip, problem)
+        yield from _whole(ADDED, walk_b, path, b, skip, problem)
 
 
-def _whole(marker: str, root: bytes, path: bytes, entry: Entry, skip: Skip,
+def _whole(marker: str, walk: OpenPath, path: bytes, entry: Entry, skip: Skip,
            problem: Problem) -> Iterator[Change]:
-    """Yield the one Change for an entry added or removed as a whole."""
+    """Yield the one Change for an entry (in the current folder of `walk`) added or removed
+    as a whole."""
     if entry.kind == FOLDER:
-        files, size, folders = folder_totals(root, path, skip, problem)
+        files, size, folders = _totals_below(walk, entry.name, path, skip, problem)
         yield Change(marker, path, FOLDER, size, files=files, folders=folders)
         return
     try:
-        size = os.lstat(join(root, path)).st_size
+        size = os.lstat(entry.name, dir_fd=walk.fd).st_size
     except OSError as error:
         problem(path, error)
         return
@@ -193,27 +205,44 @@ def folder_totals(root: bytes, path: bytes, skip: Optional[Skip] = None,
     """Return (non-folder entries, their total size, folders including itself) below the
     folder root/path, walking it without keeping a list of its files."""
     report = problem or _raise
-    skip = skip or _never
-    files = size = folders = 0
-    pending = [path]
-    while pending:
-        folder = pending.pop()
-        folders += 1
-        try:
-            listing = _kept(read_folder(join(root, folder)), folder, skip)
-        except OSError as error:
-            report(folder, error)
-            continue
+    try:
+        walk = _open_at(root, path, keep_for(1))
+    except OSError as error:
+        report(path, error)
+        return 0, 0, 1
+    with walk:
+        return _totals_here(walk, skip or _never, report)
+
+
+def _totals_below(walk: OpenPath, name: bytes, path: bytes, skip: Skip,
+                  problem: Problem) -> Tuple[int, int, int]:
+    """folder_totals of the folder `name` in the current folder of `walk` (at `path`)."""
+    try:
+        walk.down(name)
+    except OSError as error:
+        problem(path, error)
+        return 0, 0, 1
+    totals = _totals_here(walk, skip, problem)
+    walk.up()
+    return totals
+
+
+def _totals_here(walk: OpenPath, skip: Skip, problem: Problem) -> Tuple[int, int, int]:
+    """folder_totals of the current folder of `walk`, which ends where it started."""
+    files = size = 0
+    folders = 1
+    for listing in walk_tree(walk, problem):
+        if skip is not _never:
+            listing[:] = _kept(listing, walk.path, skip)
         for entry in listing:
-            inner = join(folder, entry.name)
             if entry.kind == FOLDER:
-                pending.append(inner)
+                folders += 1
                 continue
             try:
-                size += os.lstat(join(root, inner)).st_size
+                size += os.lstat(entry.name, dir_fd=walk.fd).st_size
                 files += 1
             except OSError as error:
-                report(inner, error)
+                problem(join(walk.path, entry.name), error)
     return files, size, folders
 
 
@@ -225,55 +254,83 @@ def measure_trees(roots: Sequence[bytes], ledger: SpaceLedger,
     tell `ledger` about every folder and, path by path, every inode with the trees that
     hold a name of it there (blocks = st_blocks * 512, as du counts)."""
     report = problem or _raise
-    stack = [_open_trees(roots, b"", range(len(roots)), ledger, report)]
+    with contextlib.ExitStack() as held:
+        walks: Dict[int, OpenPath] = {}
+        for tree, root in enumerate(roots):
+            try:
+                walks[tree] = held.enter_context(OpenPath.open(root, keep_for(len(roots))))
+            except OSError as error:
+                report(join(root, b""), error)
+        _measure(roots, walks, ledger, report)
+
+
+def _measure(roots: Sequence[bytes], walks: Dict[int, OpenPath], ledger: SpaceLedger,
+             problem: Problem) -> None:
+    stack = [_open_level(roots, walks, list(walks), None, ledger, problem)]
     while stack:
-        step = next(stack[-1], None)
+        names, inside = stack[-1]
+        step = next(names, None)
         if step is None:
             stack.pop()
+            if stack:
+                for tree in inside:
+                    walks[tree].up()
             continue
-        path, folder_trees, others = step
-        _count_names(roots, path, others, ledger, report)
+        name, folder_trees, others = step
+        _count_names(roots, walks, name, others, ledger, problem)
         if folder_trees:
-            stack.append(_open_trees(roots, path, folder_trees, ledger, report))
+            stack.append(_open_level(roots, walks, folder_trees, name, ledger, problem))
 
 
-def _open_trees(roots: Sequence[bytes], path: bytes, trees: Sequence[int], ledger: SpaceLedger,
-                problem: Problem) -> Iterator[Named]:
-    """Count the folder `path` of each of `trees`, then return an iterator over the names
-    in any of them: (path, trees where it is a folder, [(tree, device, entry)] for the
-    others)."""
-    listings = []
+def _open_level(roots: Sequence[bytes], walks: Dict[int, OpenPath], trees: Sequence[int],
+                name: Optional[bytes], ledger: SpaceLedger,
+                problem: Problem) -> Tuple[Iterator[Named], List[int]]:
+    """Enter the folder `name` (None: stay) in each of `trees` and count it; return an
+    iterator over the names in any of them (see Named) and the trees that are in it now."""
+    listings, inside = [], []
     for tree in trees:
+        walk = walks[tree]
         try:
-            st = os.lstat(join(roots[tree], path))
-            listing = read_folder(join(roots[tree], path))
+            if name is not None:
+                walk.down(name)
         except OSError as error:
-            problem(join(roots[tree], path), error)
+            problem(join(roots[tree], join(walk.path, name)), error)
             continue
+        try:
+            st = os.fstat(walk.fd)
+            listing = list_folder(walk.fd)
+        except OSError as error:
+            problem(join(roots[tree], walk.path), error)
+            if name is not None:
+                walk.up()
+            continue
+        inside.append(tree)
         ledger.add_folder(tree, st.st_blocks * BLOCK)
         listings.append([(entry.name, tree, st.st_dev, entry) for entry in listing])
     merged = heapq.merge(*listings)
-    return (_by_kind(join(path, name), list(group))
-            for name, group in itertools.groupby(merged, key=lambda item: item[0]))
+    names = (_by_kind(name, list(group)) for name, group in itertools.groupby(merged, key=itemgetter(0)))
+    return names, inside
 
 
-def _by_kind(path: bytes, group: List[Tuple[bytes, int, int, Entry]]) -> Named:
+def _by_kind(name: bytes, group: List[Tuple[bytes, int, int, Entry]]) -> Named:
     folders = [tree for _, tree, _, entry in group if entry.kind == FOLDER]
     others = [(tree, device, entry) for _, tree, device, entry in group if entry.kind != FOLDER]
-    return path, folders, others
+    return name, folders, others
 
 
-def _count_names(roots: Sequence[bytes], path: bytes, others: Sequence[Tuple[int, int, Entry]],
-                 ledger: SpaceLedger, problem: Problem) -> None:
-    """lstat each distinct inode among the names at `path` once and tell the ledger."""
+def _count_names(roots: Sequence[bytes], walks: Dict[int, OpenPath], name: bytes,
+                 others: Sequence[Tuple[int, int, Entry]], ledger: SpaceLedger,
+                 problem: Problem) -> None:
+    """lstat each distinct inode among the entries `name` of the trees' current folders
+    once and tell the ledger."""
     trees_by_inode: Dict[Tuple[int, int], List[int]] = {}
     for tree, device, entry in others:
         trees_by_inode.setdefault((device, entry.ino), []).append(tree)
     for trees in trees_by_inode.values():
-        full = join(roots[trees[0]], path)
+        walk = walks[trees[0]]
         try:
-            st = os.lstat(full)
+            st = os.lstat(name, dir_fd=walk.fd)
         except OSError as error:
-            problem(full, error)
+            problem(join(roots[trees[0]], join(walk.path, name)), error)
             continue
         ledger.add_names(st.st_dev << 64 | st.st_ino, st.st_nlink, st.st_blocks * BLOCK, trees)

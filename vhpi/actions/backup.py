@@ -3,21 +3,26 @@
 Order per job: destination really mounted and locked -> finish work a crash left -> clock
 sane -> due intervals; then, in vhpi.actions.copy_and_rotate: host answers -> source
 sentinel -> rsync into backup.latest -> rotate. Any failure stops the job before anything
-is rotated or deleted.
+is rotated or deleted. Each job ends as a JobResult (vhpi.decide.outcome): an unexpected
+error in one job (a bug, a file system that misbehaves) is that job's FAILED result, with
+the traceback in debug.log, and the next job runs as usual.
 
 A job with hooks or a healthcheck URL (vhpi.actions.watch) gets them only when something
 is due: its before hook and start ping come after the due decision and before the host
 check (so the hook can wake the host or mount the share); its after hook and end ping
 come after the job's info.log line. The hourly "nothing due" run stays fast and silent.
+A job interrupted by a stop signal runs no after hook and sends no end ping: vhpi is
+being stopped and leaves at once (vhpi.act.stop_signals).
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import os
-from dataclasses import replace
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional
 
+from vhpi.act import job_lock
 from vhpi.act.checkpoints import checkpoint
 from vhpi.act.destination import (destination_device, destination_problem, known_destinations,
                                   prepare_destination)
@@ -25,36 +30,41 @@ from vhpi.act.layout import Layout, work_has_leftovers
 from vhpi.act.lock import try_lock_folder
 from vhpi.act.run_records import record_run
 from vhpi.act.state import StateError, read_snapshot_times, write_snapshot_times
+from vhpi.act.stop_signals import Stopped
 from vhpi.actions.run_context import JobFailed, Run
 from vhpi.config.model import Config, Job
 from vhpi.decide.due import clamp_to_now, clock_is_behind, due_intervals, newest_recorded_time
+from vhpi.decide.outcome import JobResult, Outcome, run_is_fine
 from vhpi.decide.snapshot_names import snapshot_numbers
-from vhpi.decide.units import format_moment
+from vhpi.decide.stuck import Busy, busy_verdict
+from vhpi.decide.units import format_moment, human_duration
 
 __all__ = ["JobFailed", "Run", "run_backup", "run_job"]
 
 NOTHING_DUE = "nothing due"
+#: The info.log level of each outcome's line.
+LOG_LEVELS = {Outcome.FAILED: logging.ERROR, Outcome.INTERRUPTED: logging.ERROR}
 
 
 def run_backup(config: Config, run: Run) -> int:
     """Run every job; return 0 when all are fine (nothing due and offline count as fine), else 1."""
-    return 0 if all(ok for _, ok in run_jobs(config, run)) else 1
+    return 0 if run_is_fine(run_jobs(config, run)) else 1
 
 
-def run_jobs(config: Config, run: Run) -> List[Tuple[str, bool]]:
-    """Run every job in order; return (job name, whether it went fine) for each."""
-    return [(job.name, run_job(job, config.intervals, run, config.path)) for job in config.jobs]
+def run_jobs(config: Config, run: Run) -> List[JobResult]:
+    """Run every job in order; return each one's JobResult (job_name set)."""
+    return [run_job(job, config.intervals, run, config.path) for job in config.jobs]
 
 
-def run_job(job: Job, intervals: Mapping[str, int], run: Run, config_path: str = "") -> bool:
-    """Run one job, write its line to info.log, and return whether it went fine.
+def run_job(job: Job, intervals: Mapping[str, int], run: Run, config_path: str = "") -> JobResult:
+    """Run one job, write its line to info.log, and return its JobResult.
 
     `config_path` (the config file) is where the job's hooks run and what they are told."""
     watch = _LazyWatch(job, config_path, run) if job.watched() else None
-    ok, summary = _run_and_log(job, intervals, run, watch)
+    result = _run_and_log(job, intervals, run, watch)
     if watch is not None:
-        watch.end(ok, f"job {job.name}: {summary}")
-    return ok
+        watch.end(result, f"job {job.name}: {result.summary}")
+    return result
 
 
 class _LazyWatch:
@@ -79,31 +89,38 @@ class _LazyWatch:
             raise JobFailed(f"{label}; {failure}; nothing was copied or rotated") from None
         return f"{label}; {skipped}" if skipped else None
 
-    def end(self, ok: bool, line: str) -> None:
+    def end(self, result: JobResult, line: str) -> None:
         """Given the job's result and info.log line, run its after hook and end ping (if begun)."""
         if self.watch is not None:
-            from vhpi.decide.hook_env import job_result
-            self.watch.end(job_result(ok, line), line)
+            self.watch.end(result.outcome.value, line)
 
 
 def _run_and_log(job: Job, intervals: Mapping[str, int], run: Run,
-                 watch: Optional[_LazyWatch]) -> Tuple[bool, str]:
-    """Run one job and write its line to info.log; return (whether it went fine, the line)."""
+                 watch: Optional[_LazyWatch]) -> JobResult:
+    """Run one job and write its line to info.log; return its JobResult."""
     try:
-        summary = _back_up(job, intervals, run, watch)
-        run.log.info("job %s: %s", job.name, summary)
-        if summary != NOTHING_DUE:
-            record_run(run.home, job.name, run.now, True, summary)
-        return True, summary
+        result = _back_up(job, intervals, run, watch)
     except JobFailed as failure:
-        summary = f"FAILED: {failure}"
+        result = JobResult(Outcome.FAILED, f"FAILED: {failure}")
     except OSError as error:
         run.log.debug("job %s: unexpected error", job.name, exc_info=True)
         vanished = destination_problem(Layout(job.destination), used_before=True)
-        summary = f"FAILED: {vanished or _describe_os_error(error)}; nothing more was rotated"
-    run.log.error("job %s: %s", job.name, summary)
-    record_run(run.home, job.name, run.now, False, summary)
-    return False, summary
+        result = JobResult(Outcome.FAILED, f"FAILED: {vanished or _describe_os_error(error)}; "
+                                           f"nothing more was rotated")
+    except Stopped as stop:
+        stop.job = stop.job or job.name
+        record_run(run.home, job.name, run.now, Outcome.INTERRUPTED,
+                   f"INTERRUPTED: vhpi was stopped by {stop.describe()}; the next run finishes the job")
+        raise
+    except Exception as error:  # a bug or a misbehaving file system: this job only
+        run.log.debug("job %s: unexpected error", job.name, exc_info=True)
+        result = JobResult(Outcome.FAILED, f"FAILED: unexpected error ({type(error).__name__}: "
+                                           f"{error}); nothing more was rotated. The details are "
+                                           f"in debug.log; please report them")
+    run.log.log(LOG_LEVELS.get(result.outcome, logging.INFO), "job %s: %s", job.name, result.summary)
+    if result.outcome.recorded:
+        record_run(run.home, job.name, run.now, result.outcome, result.summary)
+    return result
 
 
 def _describe_os_error(error: OSError) -> str:
@@ -116,7 +133,7 @@ def _describe_os_error(error: OSError) -> str:
 
 
 def _back_up(job: Job, intervals: Mapping[str, int], run: Run,
-             watch: Optional[_LazyWatch] = None) -> str:
+             watch: Optional[_LazyWatch] = None) -> JobResult:
     layout = Layout(job.destination)
     used_before = job.destination in known_destinations(run.home)
     problem = destination_problem(layout, used_before)
@@ -124,17 +141,45 @@ def _back_up(job: Job, intervals: Mapping[str, int], run: Run,
         raise JobFailed(problem)
     lock_fd = try_lock_folder(layout.root)
     if lock_fd is None:
-        return ("another vhpi run (another user or HOME?) is working on this destination; "
-                "skipped")
+        return _busy(job, intervals, run)
+    job_lock.forget_holder(run.home, job.destination)
     try:
-        return _back_up_locked(job, intervals, layout, used_before,
-                               replace(run, keep_fds=run.keep_fds + (lock_fd,)), watch)
+        return _back_up_locked(job, intervals, layout, used_before, run, watch)
     finally:
+        job_lock.release(run.home, job.destination)
         os.close(lock_fd)
 
 
+def _busy(job: Job, intervals: Mapping[str, int], run: Run) -> JobResult:
+    """The job's destination is locked by another run: a quiet skip, or loud when that run
+    looks stuck or has been at it longer than the job's longest interval."""
+    holder = job_lock.read_holder(run.home, job.destination)
+    if holder is None:
+        return JobResult(Outcome.BUSY, "another vhpi run (another user or HOME?) is working on "
+                                       "this destination; skipped")
+    longest = max((intervals[name] for name in job.active_keep_counts()), default=None)
+    verdict = busy_verdict(holder.running_for, holder.silent_for, job.source_timeout, longest)
+    who = f"another vhpi run (pid {holder.pid}, started {format_moment(holder.started)})"
+    if verdict is Busy.SILENT:
+        return JobResult(Outcome.FAILED, (
+            f"FAILED: {who} holds this destination but has shown no sign of life for "
+            f"{human_duration(holder.silent_for)}, although a live run shows one every "
+            f"minute and gives up on a source after {job.source_timeout:g} s: it is probably "
+            f"stuck in the kernel (a hung backup disk or share?). See what it waits for with: "
+            f"ps -o pid,stat,wchan:30,args -p {holder.pid}; other jobs still run"))
+    if verdict is Busy.OVERDUE:
+        return JobResult(Outcome.FAILED, (
+            f"FAILED: {who} has been working on this job for "
+            f"{human_duration(holder.running_for)}, longer than its longest interval "
+            f"({human_duration(longest)}): every snapshot of the job is late. It is alive (last "
+            f"sign {human_duration(holder.silent_for)} ago); a first backup of a large "
+            f"source can take that long, else look at what it does: ps -o pid,stat,wchan:30,args "
+            f"-p {holder.pid}"))
+    return JobResult(Outcome.BUSY, f"{who} is working on this destination; skipped")
+
+
 def _back_up_locked(job: Job, intervals: Mapping[str, int], layout: Layout, used_before: bool,
-                    run: Run, watch: Optional[_LazyWatch] = None) -> str:
+                    run: Run, watch: Optional[_LazyWatch] = None) -> JobResult:
     """Back up a job whose destination is checked and locked by this process; `watch` (for
     a job with hooks or a healthcheck URL) begins once something is due."""
     device = destination_device(layout)
@@ -147,10 +192,11 @@ def _back_up_locked(job: Job, intervals: Mapping[str, int], layout: Layout, used
         raise JobFailed(_clock_message(times, run.now))
     due = due_intervals(job.active_keep_counts(), intervals, times, run.now)
     if not due:
-        return NOTHING_DUE
+        return JobResult(Outcome.NOTHING_DUE, NOTHING_DUE)
+    job_lock.claim(run.home, job.destination, job.name, run.now)
     skipped = watch.begin(due) if watch is not None else None
     if skipped:
-        return skipped
+        return JobResult(Outcome.SKIPPED, skipped)
     # imported only now: the hourly "nothing due" run needs none of it
     from vhpi.actions.copy_and_rotate import copy_and_rotate
     return copy_and_rotate(job, layout, device, due, times, run)

@@ -14,19 +14,23 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 from dataclasses import asdict, dataclass
 from typing import List, Optional
 
 from vhpi.act.destination import destination_problem, known_destinations
+from vhpi.act.filesystem import filesystem_of, no_hard_links_message, try_hard_link
 from vhpi.act.host_check import probe_host
 from vhpi.act.layout import Layout
+from vhpi.act.processes import Ending, Limits, run_and_read
 from vhpi.act.snapshots import RECYCLE_MIN_FREE_BYTES, RECYCLE_MIN_FREE_INODES, room_is_ample
 from vhpi.act.source import source_problem
 from vhpi.config.model import HOOK_NAMES, Config, Hooks, Job
 from vhpi.decide.units import human_bytes
 
 OK, NOTE, FAIL = "ok", "note", "FAIL"
+#: `vhpi check` waits at most this many seconds for a source or host (a run waits the job's
+#: source_timeout): it must answer at once, also on a hung share.
+CHECK_TIMEOUT = 5.0
 #: rsync older than this lacks options vhpi uses (--info=progress2 came with 3.1.0).
 OLDEST_RSYNC = (3, 1, 0)
 
@@ -71,12 +75,11 @@ def rsync_version(text: str) -> Optional[tuple]:
 
 def check_rsync() -> Check:
     """Is rsync installed, and new enough?"""
-    try:
-        done = subprocess.run(["rsync", "--version"], stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return Check(FAIL, "", "rsync", f"cannot run rsync ({error}); install it: apt-get install rsync")
-    version = rsync_version(done.stdout)
+    finished, output = run_and_read(["rsync", "--version"], Limits(deadline=30))
+    if finished.ending is not Ending.EXITED:
+        reason = finished.tail[-1] if finished.tail else finished.ending.value
+        return Check(FAIL, "", "rsync", f"cannot run rsync ({reason}); install it: apt-get install rsync")
+    version = rsync_version(output.decode("utf-8", "replace"))
     if version is None:
         return Check(FAIL, "", "rsync", "rsync --version did not say its version")
     text = ".".join(map(str, version))
@@ -136,8 +139,10 @@ def _program_found(program: str) -> bool:
 
 
 def check_host(job: Job) -> Check:
-    """Which host check a run will use, and does the host answer now?"""
-    answered, used = probe_host(job.source_ip, logging.getLogger("vhpi.check"))
+    """Which host check a run will use, and does the host answer now? (Given up after
+    CHECK_TIMEOUT seconds at most.)"""
+    answered, used = probe_host(job.source_ip, logging.getLogger("vhpi.check"),
+                                min(job.source_timeout, CHECK_TIMEOUT))
     if answered:
         return Check(OK, job.name, "host", f"{job.source_ip} answers (checked with {used})")
     return Check(NOTE, job.name, "host", f"{job.source_ip} does not answer now (checked with "
@@ -145,15 +150,17 @@ def check_host(job: Job) -> Check:
 
 
 def check_source(job: Job) -> Check:
-    """Is the source there, with its .backup_valid sentinel?"""
-    problem = source_problem(job.source)
+    """Is the source there, with its .backup_valid sentinel, and apart from the destination?
+    (A share that does not answer within CHECK_TIMEOUT seconds is reported as such.)"""
+    problem = source_problem(job.source, min(job.source_timeout, CHECK_TIMEOUT), job.destination)
     if problem:
         return Check(FAIL, job.name, "source", problem)
     return Check(OK, job.name, "source", f"{job.source} (sentinel present)")
 
 
 def check_destination(job: Job, used_before: bool) -> List[Check]:
-    """Is the destination there, marked, writable, and with room? Returns 1 or 2 checks."""
+    """Is the destination there, marked, writable, able to make hard links, and with room?
+    Returns 1 or 3 checks."""
     layout = Layout(job.destination)
     problem = destination_problem(layout, used_before)
     if problem:
@@ -163,7 +170,25 @@ def check_destination(job: Job, used_before: bool) -> List[Check]:
              if mount == "/" else f"on the file system mounted at {mount}")
     status = NOTE if mount == "/" else OK
     return [Check(status, job.name, "destination", f"{layout.root} marked, writable, {where}"),
-            check_free_space(job, layout)]
+            check_hard_links(job, layout), check_free_space(job, layout)]
+
+
+# ---- hard links (exFAT / FAT sticks): see vhpi.act.filesystem
+def check_hard_links(job: Job, layout: Layout) -> Check:
+    """Can the destination's file system make hard links, as every snapshot needs? Tries one
+    (two names of an empty file in the destination, removed at once): FAIL on exFAT, FAT and
+    the like, naming the file system and what to use instead; a note when it could not try."""
+    try:
+        reason = try_hard_link(layout.root)
+    except OSError as error:
+        return Check(NOTE, job.name, "hard links", f"could not try a hard link in {layout.root} "
+                     f"({error.strerror or error}); a run needs them for every snapshot")
+    found = filesystem_of(layout.root)
+    if reason is not None:
+        return Check(FAIL, job.name, "hard links", no_hard_links_message(layout.root, reason, found))
+    label = found.label if found else "file system not found in /proc/self/mountinfo"
+    return Check(OK, job.name, "hard links", f"hard links work ({label})")
+# ---- end of hard links
 
 
 def mount_point(path: str) -> str:

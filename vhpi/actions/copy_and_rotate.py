@@ -11,6 +11,7 @@ from typing import Dict, List, Optional
 from vhpi.act.checkpoints import checkpoint
 from vhpi.act.destination import (destination_gone, destination_problem, prepare_destination,
                                   remember_destination)
+from vhpi.act.filesystem import hard_link_problem
 from vhpi.act.head_start import HeadStart, abandon_head_start, start_head_start, take_head_start, wait_for_head_start
 from vhpi.act.host_check import host_answers
 from vhpi.act.layout import Layout
@@ -24,20 +25,22 @@ from vhpi.act.transfer import TransferReport, update_latest
 from vhpi.act.tree_edit import remove_tree
 from vhpi.actions.run_context import JobFailed, Run
 from vhpi.config.model import Job
+from vhpi.decide.outcome import JobResult, Outcome
 from vhpi.decide.snapshot_names import LATEST_NAME, snapshot_numbers
 from vhpi.decide.units import format_moment, human_bytes
 
 
 def copy_and_rotate(job: Job, layout: Layout, device: int, due: List[str],
-                    times: Dict[str, float], run: Run) -> str:
+                    times: Dict[str, float], run: Run) -> JobResult:
     """Back up the source into backup.latest and make a snapshot for each due interval;
-    return the job's summary line (raises JobFailed before rotating anything on trouble)."""
+    return the job's result (raises JobFailed before rotating anything on trouble)."""
     label = "due " + ", ".join(due)
     for warning in job.warnings:
         run.log.warning("job %s: %s", job.name, warning)
-    if not host_answers(job.source_ip, run.log):
-        return f"{label}; host {job.source_ip} is offline, skipped"
-    problem = source_problem(job.source) or destination_gone(layout, device)
+    if not host_answers(job.source_ip, run.log, job.source_timeout):
+        return JobResult(Outcome.OFFLINE, f"{label}; host {job.source_ip} is offline, skipped")
+    problem = (source_problem(job.source, job.source_timeout, job.destination)
+               or destination_gone(layout, device) or hard_link_problem(layout.root))
     if problem:
         raise JobFailed(f"{label}; {problem}")
     prepare_destination(layout)
@@ -57,7 +60,7 @@ def copy_and_rotate(job: Job, layout: Layout, device: int, due: List[str],
     remember_destination(run.home, job.destination)
     empty_trash(layout, run.log)
     checkpoint("job-done")
-    return f"{label}; done: {_transfer_summary(report)}"
+    return JobResult(Outcome.OK, f"{label}; done: {_transfer_summary(report)}")
 
 
 def _head_start_if_useful(layout: Layout, job: Job, interval: str, shared: bool,
@@ -66,7 +69,7 @@ def _head_start_if_useful(layout: Layout, job: Job, interval: str, shared: bool,
     cp -al of a backup.latest that snapshots share and the disk has room to spare; on a
     nearly full disk nothing runs beside the transfer: it gets the last inodes."""
     if shared and _recyclable(layout, job, interval) is None and has_room_to_recycle(layout):
-        return start_head_start(layout, interval, run.log, run.keep_fds)
+        return start_head_start(layout, interval, run.log)
     return None
 
 
@@ -90,12 +93,12 @@ def _update_latest_checked(job: Job, layout: Layout, device: int, label: str, ru
                            progress: Optional[TerminalProgress]) -> TransferReport:
     """Run the transfer and check the source and destination are still there; return the
     report (raises JobFailed, before anything is rotated, when the backup is not complete)."""
-    report = update_latest(job, layout, run.log, run.keep_fds, shared=shared,
+    report = update_latest(job, layout, run.log, shared=shared,
                            before_changes=lambda: wait_for_head_start(head, run.log),
                            progress=progress)
     if not report.ok:
         raise JobFailed(f"{label}; {report.problem}; nothing was rotated")
-    problem = source_problem(job.source) or destination_gone(layout, device)
+    problem = source_problem(job.source, job.source_timeout) or destination_gone(layout, device)
     if problem:
         raise JobFailed(f"{label}; {problem}; nothing was rotated")
     if report.warning:
@@ -119,7 +122,7 @@ def _transfer_summary(report: TransferReport) -> str:
 
 def finish_interrupted(layout: Layout, job: Job, times: Dict[str, float], run: Run) -> Dict[str, float]:
     """Clear work that a crash cut short and put in place snapshots that were complete."""
-    for name in discard_unfinished(layout):
+    for name in discard_unfinished(layout, run.log):
         run.log.info("job %s: removed %s, left by an interrupted run", job.name, name)
     finished = ready_trees(layout)
     finished_intervals = {interval for interval, _, _ in finished}
@@ -159,9 +162,9 @@ def _new_snapshot(layout: Layout, job: Job, interval: str, times: Dict[str, floa
         if early is not None:
             ready = declare_ready(layout, early, interval, run.now)
         elif oldest is not None and has_room_to_recycle(layout):
-            ready = recycle_oldest(layout, interval, oldest, run.now, run.log, run.keep_fds)
+            ready = recycle_oldest(layout, interval, oldest, run.now, run.log)
         else:
-            ready = link_tree(layout, interval, run.now, run.log, run.keep_fds)
+            ready = link_tree(layout, interval, run.now, run.log)
     except SnapshotError as error:
         raise JobFailed(str(error))
     return _place(layout, job, interval, job.keep_counts[interval], ready, run.now, times, run)

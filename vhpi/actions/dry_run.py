@@ -18,6 +18,9 @@ from vhpi.decide.rsync_argv import dry_run_argv, transfer_argv
 from vhpi.decide.snapshot_names import snapshot_numbers
 from vhpi.logs import append_note
 
+#: Seconds a dry run waits for a source to answer (a hung share is reported, not waited on).
+LOOK_TIMEOUT = 5.0
+
 
 def run_dry_run(config: Config, home: str, now: float, say: Callable[[str], None]) -> int:
     """Describe each job's run through `say`; return 1 when some job would fail, else 0."""
@@ -61,7 +64,7 @@ def _describe_job(job: Job, intervals: Mapping[str, int], home: str, now: float,
     for line in describe_watch(job.hooks, job.healthcheck_url):
         say(f"  {line}")
     say(f"  would check that host {job.source_ip} answers")
-    problem = source_problem(job.source)
+    problem = source_problem(job.source, min(job.source_timeout, LOOK_TIMEOUT), job.destination)
     say(f"  source: {problem or 'sentinel present'}")
     say("  would run: " + shlex.join(dry_run_argv(job.rsync_options, job.excludes, job.source, layout.latest)))
     say("  then:      " + shlex.join(transfer_argv(job.rsync_options, job.excludes, job.source,

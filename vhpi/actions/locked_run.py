@@ -1,11 +1,20 @@
-"""The run as cron starts it: logs opened, lock taken, jobs run, failures printed.
+"""The run as cron starts it: logs opened, run lock taken, jobs run, failures printed.
 
-With app_cfg.hooks or app_cfg.healthcheck_url (vhpi.actions.watch), every run that takes
-the lock (so every cron start, a "nothing due" one included) goes: before hook (exit 75:
-the run is skipped quietly, exit 0; other non-zero: exit 1 and no job runs) -> start ping
--> the jobs -> after_success or after_failure -> success or fail ping. A run that finds
-the lock taken does none of it: the run holding the lock reports. Without those settings
-none of this is imported.
+Each job locks its own destination (vhpi.actions.backup), which is what keeps two runs
+from working on the same backup. The run lock (~/.very_hungry_pi/vhpi.lock) only decides
+which of two overlapping runs owns the run's hooks and pings: a run that finds it taken
+(another run is still busy, say with a long first backup) still runs every job the other
+one is not working on, without the run's hooks and pings, and says loudly when the other
+run looks stuck (vhpi.decide.stuck).
+
+With app_cfg.hooks or app_cfg.healthcheck_url (vhpi.actions.watch), the run that holds the
+run lock goes: before hook (exit 75: the run is skipped quietly, exit 0; other non-zero:
+exit 1 and no job runs) -> start ping -> the jobs -> after_success or after_failure ->
+success or fail ping. Without those settings none of this is imported.
+
+A stop signal (SIGTERM, SIGINT, SIGHUP) ends the run at once: one info.log line says by
+what and during which job, the job's record says interrupted, and vhpi exits by the same
+signal (vhpi.act.stop_signals).
 """
 
 from __future__ import annotations
@@ -14,31 +23,44 @@ import logging
 import os
 import resource
 import sys
+from typing import Optional, Tuple
 
+from vhpi.act import job_lock
 from vhpi.act.checkpoints import checkpoint
-from vhpi.act.lock import lock_holder, try_lock
-from vhpi.actions.backup import Run, run_backup, run_jobs
+from vhpi.act.lock import try_lock
+from vhpi.act.home_trouble import home_message, note, noted
+from vhpi.act.stop_signals import (Stopped, exit_by_signal, hold_signals, remembered_signal,
+                                   stop_on_signals)
+from vhpi.actions.backup import Run, run_jobs
 from vhpi.actions.run_context import JobFailed
 from vhpi.config.model import Config
-from vhpi.decide.units import format_moment
+from vhpi.decide.outcome import run_is_fine
+from vhpi.decide.stuck import silence_limit
+from vhpi.decide.units import format_moment, human_duration
 from vhpi.logs import close_logs, open_logs
 
 LOCK_NAME = "vhpi.lock"
-#: A run that holds the lock longer than this is reported as stuck (exit 1, so cron mails).
-STUCK_AFTER_SECONDS = 24 * 3600
 
 
-def _report_lock_holder(log, lock_path: str, now: float) -> int:
-    """Log who holds the lock; return 0, or 1 when that run looks stuck."""
-    pid, started = lock_holder(lock_path)
-    if started is not None and now - started > STUCK_AFTER_SECONDS:
-        log.error("another vhpi run (pid %s) has held the lock since %s, over %d hours: is it "
-                  "stuck? Check it with: ps -p %s", pid, format_moment(started),
-                  STUCK_AFTER_SECONDS // 3600, pid)
-        return 1
-    since = format_moment(started) if started is not None else "an unknown time"
-    log.info("another vhpi run is still going (pid %s, started %s); leaving it alone", pid, since)
-    return 0
+def _other_run(log, home: str, config: Config) -> bool:
+    """Say that another run holds the run lock; return True when it looks stuck (no sign of
+    life for longer than any live run is silent: vhpi.decide.stuck)."""
+    holder = job_lock.read_holder(home, job_lock.RUN)
+    if holder is None:
+        log.info("another vhpi run is still going; this run does the jobs it is not working "
+                 "on, and leaves the run's hooks and pings to it")
+        return False
+    who = f"another vhpi run (pid {holder.pid}, started {format_moment(holder.started)})"
+    limit = silence_limit(max((job.source_timeout for job in config.jobs), default=0))
+    if holder.silent_for > limit:
+        log.error("%s has held the run lock without a sign of life for %s: it is probably "
+                  "stuck in the kernel (a hung disk or share?). See what it waits for with: "
+                  "ps -o pid,stat,wchan:30,args -p %s. This run goes on with the jobs it is "
+                  "not working on", who, human_duration(holder.silent_for), holder.pid)
+        return True
+    log.info("%s is still going; this run does the jobs it is not working on, and leaves "
+             "the run's hooks and pings to it", who)
+    return False
 
 
 def _log_peak_memory(log) -> None:
@@ -62,30 +84,80 @@ def _run_watched(config: Config, run: Run) -> int:
     if skipped:
         run.log.info("run: %s; no job was run", skipped)
         return 0
-    failed = [name for name, ok in run_jobs(config, run) if not ok]
+    results = run_jobs(config, run)
+    failed = [job.name for job, result in zip(config.jobs, results) if not result.outcome.fine]
     watch.end(FAILED if failed else OK, run_summary(failed, len(config.jobs)))
     return 1 if failed else 0
 
 
-def run_locked_backup(config: Config, home: str, now: float, trust_clock: bool) -> int:
-    """Run the backup under the lock; return the exit code (0 when another run holds the lock)."""
-    os.makedirs(home, mode=0o700, exist_ok=True)
-    log, held = open_logs(home, interactive=sys.stdout.isatty())
+def _run(config: Config, run: Run, taken: bool) -> int:
+    """Run the jobs, with the run's hooks and pings unless another run holds the run lock."""
+    if taken:
+        stuck = _other_run(run.log, run.home, config)
+        return 1 if not run_is_fine(run_jobs(config, run)) or stuck else 0
+    checkpoint("locked")
+    if config.watched():
+        return _run_watched(config, run)
+    return 0 if run_is_fine(run_jobs(config, run)) else 1
+
+
+def _stopped(log, stop: Stopped) -> None:
+    """Write the one line that says the run was stopped, by what and during which job."""
+    during = f" during job {stop.job}" if stop.job else ""
+    log.error("run stopped by %s%s: nothing partial is shown as a snapshot; the next run "
+              "finishes the job", stop.describe(), during)
+
+
+def _take_run_lock(home: str, now: float) -> Tuple[Optional[int], bool]:
+    """Return (the run lock's fd or None, whether another run holds it). A HOME that cannot
+    be written holds no lock and no other run's either: the run goes on (noted)."""
     lock_path = os.path.join(home, LOCK_NAME)
-    lock_fd = try_lock(lock_path)
     try:
-        if lock_fd is None:
-            code = _report_lock_holder(log, lock_path, now)
-        else:
-            checkpoint("locked")
-            log.debug("run started with config %s", config.path)
-            run = Run(home, now, log, trust_clock, (lock_fd,))
-            code = _run_watched(config, run) if config.watched() else run_backup(config, run)
+        lock_fd = try_lock(lock_path)
+    except OSError as error:
+        note(lock_path, error)
+        return None, False
+    if lock_fd is not None:
+        job_lock.claim(home, job_lock.RUN, "", now)
+    return lock_fd, lock_fd is None
+
+
+def _report_home_trouble(log, home: str) -> int:
+    """Say plainly, when this run could not write in its own folder; return 1 then, else 0."""
+    failures = noted()
+    if not failures:
+        return 0
+    log.error("%s", home_message(home, failures))
+    return 1
+
+
+def run_locked_backup(config: Config, home: str, now: float, trust_clock: bool) -> int:
+    """Run the backup; return the exit code (vhpi ends by the signal when one stopped it)."""
+    try:
+        os.makedirs(home, mode=0o700, exist_ok=True)
+    except OSError as error:
+        note(home, error)
+    log, held = open_logs(home, interactive=sys.stdout.isatty())
+    lock_fd = None
+    try:
+        stop_on_signals()
+        lock_fd, taken = _take_run_lock(home, now)
+        log.debug("run started with config %s", config.path)
+        code = _run(config, Run(home, now, log, trust_clock), taken)
+    except Stopped as stop:
+        hold_signals()
+        _stopped(log, stop)
+        code = 128 + stop.signum
+    hold_signals()
+    try:
+        code = max(code, _report_home_trouble(log, home))
         if code and held.lines:
             print("\n".join(held.lines), file=sys.stderr)
         _log_peak_memory(log)
-        return code
     finally:
         if lock_fd is not None:
+            job_lock.release(home, job_lock.RUN)
             os.close(lock_fd)
         close_logs(log)
+    signum = remembered_signal()
+    return exit_by_signal(signum) if signum is not None else code

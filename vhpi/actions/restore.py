@@ -242,7 +242,8 @@ def _run_rsync(config: Config, job: Job, held: HeldSnapshot, item: Tuple[str, ..
             errors.append(readable_message(line, held.reader, held.snapshot.path))
 
     source = "/".join((held.reader, *item))
-    code, tail = run_streaming(restore_argv(source, into), on_line, tail_lines=60)
+    finished = run_streaming(restore_argv(source, into), on_line, tail_lines=60)
+    code, tail = finished.code, finished.tail
     if not _still_a_snapshot(config, job, held):
         raise RestoreRefused(SNAPSHOT_DELETED + _partial_note(merged_into))
     if held.reader == held.snapshot.path and not _same_folder(held.reader, held.identity):

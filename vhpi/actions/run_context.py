@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Tuple
 
 
 @dataclass(frozen=True)
 class Run:
     """What every job of one run shares: vhpi's home folder, the run's start time (one
-    clock reading for all jobs), the log, the user's --trust-clock, and the lock fd."""
+    clock reading for all jobs), the log and the user's --trust-clock."""
 
     home: str
     now: float
     log: logging.Logger
     trust_clock: bool = False
-    keep_fds: Tuple[int, ...] = ()
 
 
 class JobFailed(Exception):

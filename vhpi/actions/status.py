@@ -1,7 +1,10 @@
 """`vhpi status`: per job, every interval with its snapshots, the age of the newest, when
 the next one is due, the last run's result (vhpi's own records) and the destination's free
-space. Reads folder names and records only, never walks a snapshot, so it answers at once
-on a tree of any size. A table on a terminal, `--json` for scripts."""
+space; a run that is working on the job now (and whether it looks stuck), a source that is
+not ready (looked at in children, SOURCE_TIMEOUT seconds at most: a hung share is reported,
+not waited on), and a vhpi folder that cannot be written. Reads folder names and records
+only, never walks a snapshot, so it answers at once on a tree of any size. A table on a
+terminal, `--json` for scripts."""
 
 from __future__ import annotations
 
@@ -11,37 +14,82 @@ import os
 import time
 from typing import Dict, List, Optional
 
+from vhpi.act import job_lock
 from vhpi.act.destination import destination_problem, known_destinations
 from vhpi.act.inventory import Snapshot, intervals_by_length, list_snapshots
 from vhpi.act.layout import Layout
 from vhpi.act.run_records import read_run_records
+from vhpi.act.source import source_problems
 from vhpi.act.state import StateError, read_snapshot_times
 from vhpi.config.model import Config, Job
 from vhpi.decide.due import next_due_time
-from vhpi.decide.units import format_moment, human_bytes, relative_moment
+from vhpi.decide.stuck import Busy, busy_verdict
+from vhpi.decide.units import format_moment, human_bytes, human_duration, relative_moment
+
+
+#: How long status waits for the sources to answer (all at once).
+SOURCE_TIMEOUT = 3.0
 
 
 def run_status(config: Config, arguments: argparse.Namespace, home: str) -> int:
-    """Print the status of every job; return 0 (1 when a job's last run failed or its
-    records are damaged)."""
+    """Print the status of every job; return 0 (1 when a job's last run failed, its
+    records are damaged, a run on it looks stuck, or vhpi's folder cannot be written)."""
     now = time.time()
     records = read_run_records(home)
     known = known_destinations(home)
-    statuses = [job_status(job, config.intervals, records.get(job.name), now, job.destination in known)
-                for job in config.jobs]
+    sources = source_problems([job.source for job in config.jobs], SOURCE_TIMEOUT)
+    statuses = [job_status(job, config.intervals, records.get(job.name), now, job.destination in known,
+                           home, source)
+                for job, source in zip(config.jobs, sources)]
+    home_problem = home_writable_problem(home)
     if getattr(arguments, "json", False):
-        print(json.dumps({"now": now, "jobs": statuses}, indent=1))
+        print(json.dumps({"now": now, "home_problem": home_problem, "jobs": statuses}, indent=1))
     else:
-        print("\n\n".join("\n".join(render_job_status(status, now)) for status in statuses))
-    return 1 if any(status["problem"] or (status["last_run"] or {}).get("ok") is False
-                    for status in statuses) else 0
+        head = [f"PROBLEM: {home_problem}", ""] if home_problem else []
+        print("\n".join(head) + "\n\n".join("\n".join(render_job_status(status, now))
+                                              for status in statuses))
+    return 1 if home_problem or any(
+        status["problem"] or (status["last_run"] or {}).get("ok") is False
+        or (status["running"] or {}).get("stuck") for status in statuses) else 0
+
+
+def home_writable_problem(home: str) -> Optional[str]:
+    """Return why vhpi's folder `home` cannot take its logs and records, or None."""
+    if not os.path.isdir(home):
+        return None
+    try:
+        info = os.statvfs(home)
+    except OSError as error:
+        return f"vhpi's folder {home} cannot be read ({error.strerror})"
+    if info.f_flag & os.ST_RDONLY or not os.access(home, os.W_OK):
+        return (f"vhpi's folder {home} is not writable (a read-only file system? a worn SD card "
+                f"turns read-only): runs keep no logs or records, so the last runs shown may be old")
+    if info.f_bavail * info.f_frsize < FULL_BELOW_BYTES:
+        return (f"the disk holding {home} is full: runs cannot keep their logs and records, so "
+                f"the last runs shown may be old")
+    return None
+
+
+#: A vhpi folder with less free space than this cannot take a run's logs.
+FULL_BELOW_BYTES = 64 << 10
+
+
+def _running(home: str, job: Job, intervals: Dict[str, int], now: float) -> Optional[dict]:
+    """Return the run working on `job` now (pid, started, last sign of life, stuck), or None."""
+    holder = job_lock.read_holder(home, job.destination)
+    if holder is None:
+        return None
+    longest = max((intervals[name] for name in job.active_keep_counts()), default=None)
+    verdict = busy_verdict(holder.running_for, holder.silent_for, job.source_timeout, longest)
+    return {"pid": holder.pid, "started": holder.started, "silent_for": holder.silent_for,
+            "stuck": verdict is Busy.SILENT, "overdue": verdict is Busy.OVERDUE}
 
 
 def job_status(job: Job, intervals: Dict[str, int], record: Optional[dict], now: float,
-               used_before: bool) -> dict:
+               used_before: bool, home: str = "", source_problem: Optional[str] = None) -> dict:
     """Return one job's status as plain data (what --json prints); `used_before`: vhpi has
     made snapshots in the destination before (an empty, unmarked folder then means the
-    disk is not mounted)."""
+    disk is not mounted); `source_problem`: why the source is not ready now, or None."""
     layout = Layout(job.destination)
     problem, times = None, {}
     try:
@@ -51,7 +99,9 @@ def job_status(job: Job, intervals: Dict[str, int], record: Optional[dict], now:
     problem = destination_problem(layout, used_before) or problem
     snapshots = list_snapshots(job, intervals)
     return {"job": job.name, "source": job.source, "destination": job.destination,
-            "problem": problem, "last_run": record, "free": _free_space(layout.root),
+            "problem": problem, "source_problem": source_problem,
+            "running": _running(home, job, intervals, now) if home else None,
+            "last_run": record, "free": _free_space(layout.root),
             "intervals": [_interval_status(name, job.keep_counts[name], intervals[name], snapshots,
                                            times.get(name), now)
                           for name in intervals_by_length(job, intervals)]}
@@ -80,6 +130,10 @@ def render_job_status(status: dict, now: float) -> List[str]:
     lines = [f"job {status['job']}: {status['source']} -> {status['destination']}"]
     if status["problem"]:
         lines.append(f"  PROBLEM: {status['problem']}")
+    if status.get("source_problem"):
+        lines.append(f"  source: {status['source_problem']}")
+    if status.get("running"):
+        lines.append("  " + _running_text(status["running"], now))
     lines.append("  last run: " + _last_run_text(status["last_run"], now))
     free = status["free"]
     if free:
@@ -92,14 +146,30 @@ def render_job_status(status: dict, now: float) -> List[str]:
     return lines
 
 
+def _running_text(running: dict, now: float) -> str:
+    text = (f"running now: pid {running['pid']} since {format_moment(running['started'])}, last "
+            f"sign of life {human_duration(running['silent_for'])} ago")
+    if running["stuck"]:
+        return f"PROBLEM: {text}: it looks stuck (ps -o pid,stat,wchan:30,args -p {running['pid']})"
+    if running["overdue"]:
+        return f"PROBLEM: {text}: longer than the job's longest interval"
+    return text
+
+
+#: What `vhpi status` shows for each recorded outcome (vhpi.decide.outcome.Outcome).
+RESULT_WORDS = {"ok": "ok", "offline": "ok", "skipped": "ok", "failed": "FAILED",
+                "interrupted": "INTERRUPTED"}
+
+
 def _last_run_text(record: Optional[dict], now: float) -> str:
     if not record:
         return "none recorded yet"
-    result = "ok" if record.get("ok") else "FAILED"
+    result = RESULT_WORDS.get(record.get("outcome"), "ok" if record.get("ok") else "FAILED")
     at = record.get("at")
     when = f"{format_moment(at)} ({relative_moment(at, now)})" if isinstance(at, (int, float)) else "?"
     summary = str(record.get("summary", ""))
-    summary = summary[len("FAILED: "):] if summary.startswith("FAILED: ") else summary
+    for prefix in ("FAILED: ", "INTERRUPTED: "):
+        summary = summary[len(prefix):] if summary.startswith(prefix) else summary
     return f"{when}, {result}: {summary}"
 
 

@@ -60,4 +60,4 @@ def remember_config(home: str, path: str, config: Config) -> None:
         write_json_atomically(os.path.join(home, CACHE_NAME),
                               {"key": config_key(path), "config": asdict(config)})
     except OSError:
-        pass
+        pass  # only a cache: the next run validates again

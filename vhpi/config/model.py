@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
+#: Seconds a look at a job's source may go without an answer (the sentinel, the host
+#: check, an rsync pass that reads and writes nothing) before vhpi gives the source up as
+#: not answering: longer than an NFS server's 90 s grace period after a restart or an
+#: sshfs reconnect, short enough that a hung share costs the other jobs of a run little.
+DEFAULT_SOURCE_TIMEOUT = 300
+
 #: The hook names a `hooks:` mapping may hold, in the order they run.
 HOOK_NAMES = ("before", "after_success", "after_failure")
 
@@ -39,6 +45,7 @@ class Job:
     warnings: Tuple[str, ...] = field(default=())
     hooks: Hooks = field(default_factory=Hooks)
     healthcheck_url: Optional[str] = None
+    source_timeout: float = DEFAULT_SOURCE_TIMEOUT
 
     def active_keep_counts(self) -> Dict[str, int]:
         """Return the intervals this job snapshots (keep count above 0) with their counts."""

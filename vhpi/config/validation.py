@@ -15,14 +15,14 @@ from typing import Any, Dict, List, Optional, Tuple
 from schema import And, Or, Schema, SchemaError
 
 from vhpi.config.errors import ConfigError
-from vhpi.config.model import HOOK_NAMES, Config, Hooks, Job
-from vhpi.decide.paths import is_inside
+from vhpi.config.model import DEFAULT_SOURCE_TIMEOUT, HOOK_NAMES, Config, Hooks, Job
+from vhpi.decide.paths import destination_clashes, nesting_problem
 from vhpi.decide.rsync_options import DEFAULT_RSYNC_OPTIONS, check_rsync_options
 
 TOP_KEYS = ("app_cfg", "jobs_cfg")
-APP_KEYS = ("exclude_lib", "intervals", "hooks", "healthcheck_url")
+APP_KEYS = ("exclude_lib", "intervals", "hooks", "healthcheck_url", "source_timeout")
 JOB_KEYS = ("name", "source_ip", "rsync_src", "rsync_dest", "rsync_options",
-            "exclude_lists", "excludes", "snapshots", "hooks", "healthcheck_url")
+            "exclude_lists", "excludes", "snapshots", "hooks", "healthcheck_url", "source_timeout")
 REQUIRED_JOB_KEYS = ("source_ip", "rsync_src", "rsync_dest", "snapshots")
 INTERVAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 HOST = re.compile(r"[A-Za-z0-9:.%-]+")
@@ -38,6 +38,8 @@ def _not_bool(value: Any) -> bool:
 
 WHOLE_AT_LEAST_0 = Schema(And(int, _not_bool, lambda n: n >= 0))
 WHOLE_AT_LEAST_1 = Schema(And(int, _not_bool, lambda n: n >= 1))
+#: source_timeout: seconds, at least 1, at most a day.
+TIMEOUT_SECONDS = Schema(And(Or(int, float), _not_bool, lambda n: 1 <= n <= 86400))
 TEXT = Schema(And(str, lambda s: s.strip() != ""))
 TEXT_LIST = Schema([And(str, lambda s: s.strip() != "")])
 MAPPING = Schema(dict)
@@ -117,13 +119,12 @@ def resolve_path(text: str, config_dir: str) -> str:
 
 
 def _check_nesting(source: str, destination: str, place: str, problems: Problems) -> None:
-    real_source, real_destination = os.path.realpath(source), os.path.realpath(destination)
-    if real_source == real_destination:
-        problems.add(place, "rsync_src and rsync_dest are the same folder")
-    elif is_inside(real_destination, real_source):
-        problems.add(f"{place}.rsync_dest", "lies inside rsync_src: every backup would copy the backups again")
-    elif is_inside(real_source, real_destination):
-        problems.add(f"{place}.rsync_src", "lies inside rsync_dest, among the snapshots")
+    """Report a source and destination that are the same folder or nested, as written
+    (the run checks the real paths again, symlinks seen through: vhpi.act.source)."""
+    problem = nesting_problem(source, destination)
+    if problem is not None:
+        key, reason = problem
+        problems.add(f"{place}.{key}" if key else place, reason)
 
 
 def _keep_counts(raw: Any, intervals: Dict[str, int], place: str, problems: Problems) -> Dict[str, int]:
@@ -184,6 +185,16 @@ def _hooks(raw: Any, place: str, problems: Problems) -> Hooks:
     return Hooks(**commands)
 
 
+def _source_timeout(raw: Any, default: float, place: str, problems: Problems) -> float:
+    """Given the value of a `source_timeout:` key (None when absent), return the seconds."""
+    if raw is None:
+        return default
+    if problems.check(raw, TIMEOUT_SECONDS, place, "must be a number of seconds from 1 to "
+                      "86400 (how long a source may go without answering)"):
+        return raw
+    return default
+
+
 def _healthcheck_url(raw: Any, place: str, problems: Problems) -> Optional[str]:
     """Given the value of a `healthcheck_url:` key (None when absent), return the URL or None."""
     if problems.check(raw, URL, place, "must be an http:// or https:// URL with a host, such "
@@ -193,7 +204,7 @@ def _healthcheck_url(raw: Any, place: str, problems: Problems) -> Optional[str]:
 
 
 def _job(raw: Any, index: int, intervals: Dict[str, int], library: Dict[str, List[str]],
-         config_dir: str, problems: Problems) -> Optional[Job]:
+         config_dir: str, timeout: float, problems: Problems) -> Optional[Job]:
     place = f"jobs_cfg[{index}]"
     if _mapping(raw, place, problems) is None:
         return None
@@ -219,26 +230,26 @@ def _job(raw: Any, index: int, intervals: Dict[str, int], library: Dict[str, Lis
     options, warnings = _rsync_options(raw, place, problems)
     hooks = _hooks(raw.get("hooks"), f"{place}.hooks", problems)
     url = _healthcheck_url(raw.get("healthcheck_url"), f"{place}.healthcheck_url", problems)
+    timeout = _source_timeout(raw.get("source_timeout"), timeout, f"{place}.source_timeout", problems)
     if len(problems.messages) > before:
         return None
     return Job(str(name), str(raw["source_ip"]), source, destination, options, excludes,
-               keep_counts, tuple(f"{place}.rsync_options: {w}" for w in warnings), hooks, url)
+               keep_counts, tuple(f"{place}.rsync_options: {w}" for w in warnings), hooks, url,
+               timeout)
 
 
 def _unique(jobs: List[Tuple[int, Job]], problems: Problems) -> None:
-    """Report jobs (with their places in jobs_cfg) that share a name or a destination."""
+    """Report jobs (with their places in jobs_cfg) that share a name or, as written, a
+    destination (main checks the real paths too: destination_clashes)."""
     seen_names: Dict[str, int] = {}
-    seen_destinations: Dict[str, int] = {}
     for index, job in jobs:
-        destination = os.path.realpath(job.destination)
         if job.name in seen_names:
             problems.add(f"jobs_cfg[{index}].name", f"{job.name!r} is already the name of "
                          f"jobs_cfg[{seen_names[job.name]}]; give each job its own name")
-        if destination in seen_destinations:
-            problems.add(f"jobs_cfg[{index}].rsync_dest", "is also the destination of "
-                         f"jobs_cfg[{seen_destinations[destination]}]")
         seen_names.setdefault(job.name, index)
-        seen_destinations.setdefault(destination, index)
+    for problem in destination_clashes([job.destination for _, job in jobs],
+                                       [index for index, _ in jobs]):
+        problems.messages.append(problem)
 
 
 def validate_config(raw: Any, config_path: str) -> Config:
@@ -255,12 +266,14 @@ def validate_config(raw: Any, config_path: str) -> Config:
     library = _exclude_lib(app, problems)
     hooks = _hooks(app.get("hooks"), "app_cfg.hooks", problems)
     url = _healthcheck_url(app.get("healthcheck_url"), "app_cfg.healthcheck_url", problems)
+    timeout = _source_timeout(app.get("source_timeout"), DEFAULT_SOURCE_TIMEOUT,
+                              "app_cfg.source_timeout", problems)
     raw_jobs = raw.get("jobs_cfg")
     jobs: List[Tuple[int, Job]] = []
     if problems.check(raw_jobs, Schema(And(list, len)), "jobs_cfg", "must be a list of one or more jobs"):
         config_dir = os.path.dirname(os.path.abspath(config_path))
         for index, raw_job in enumerate(raw_jobs):
-            job = _job(raw_job, index, intervals, library, config_dir, problems)
+            job = _job(raw_job, index, intervals, library, config_dir, timeout, problems)
             if job is not None:
                 jobs.append((index, job))
         _unique(jobs, problems)

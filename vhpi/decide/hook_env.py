@@ -4,7 +4,8 @@ code means, the words for results, and the environment a hook command gets.
 Every hook sees these variables (on top of vhpi's own environment):
     VHPI_HOOK         before, after_success or after_failure
     VHPI_JOB          the job's name; empty for the hooks of the whole run
-    VHPI_RESULT       after hooks: ok, failed or skipped (host offline); empty for before
+    VHPI_RESULT       after hooks: ok, failed or offline for a job (vhpi.decide.outcome),
+                      ok or failed for the run; empty for before
     VHPI_SUMMARY      after hooks: the job's info.log line (for the run: one line on all jobs)
     VHPI_LOG          after hooks: the last lines this job (or run) wrote to the log
     VHPI_SOURCE       the job's source folder; empty for the run
@@ -47,17 +48,9 @@ def before_says_skip(code: int) -> bool:
     return code == SKIP_CODE
 
 
-def job_result(ok: bool, summary: str) -> str:
-    """Given whether a job went fine and its summary, return failed, skipped (its last
-    clause says skipped, as for an offline host) or ok."""
-    if not ok:
-        return FAILED
-    return SKIPPED if "skipped" in summary.rsplit(";", 1)[-1] else OK
-
-
 def after_hook_name(result: str) -> str:
     """Given a result word, return the after hook that runs: after_failure for failed,
-    after_success for ok and skipped (an offline host is fine)."""
+    after_success for the others (ok; offline: a host away is fine)."""
     return "after_failure" if result == FAILED else "after_success"
 
 

@@ -30,6 +30,8 @@ class Item:
     is_dir:      it is a directory.
     exists:      it already exists in the destination (an update, not a creation).
     link_target: for a new hard link (rsync -H), the path it is a link to.
+    hard_link:   rsync -H reported it as a name of a hard-linked group (an `h` line): a new
+                 name with link_target, or, without, a name of a group that changed.
     """
 
     path: bytes
@@ -37,6 +39,7 @@ class Item:
     is_dir: bool
     exists: bool
     link_target: Optional[bytes] = None
+    hard_link: bool = False
 
     @property
     def replaces_shared_inode(self) -> bool:
@@ -114,4 +117,4 @@ def parse_item_line(line: bytes, choose: SplitChooser = first_split) -> Optional
     path, target = _name_and_target(update, kind, text, choose)
     exists = not flags.startswith(b"+")
     return Item(_relative(path), False, kind == b"d", exists,
-                None if target is None else _relative(target))
+                None if target is None else _relative(target), update == b"h")

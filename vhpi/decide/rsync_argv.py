@@ -1,10 +1,12 @@
 """The rsync argument lists vhpi runs. One transfer is two passes:
 
 1. a dry run that itemizes what differs between the source and backup.latest;
-2. vhpi unlinks every changed non-directory from backup.latest (those inodes may be shared
-   with older snapshots), applies the listed deletions, then runs rsync on exactly the
-   listed paths. rsync therefore only ever writes new inodes, and never chmods, chowns or
-   touches an inode that an older snapshot holds. Unchanged files are not visited twice.
+2. vhpi applies the listed deletions and removes from backup.latest every non-directory
+   name the copy will write (those inodes may be shared with older snapshots), then runs
+   rsync on exactly the listed paths, reading them through folders it pinned
+   (vhpi.act.pinned) so that the share cannot lead it elsewhere. rsync therefore only ever
+   writes new inodes, and never chmods, chowns or touches an inode that an older snapshot
+   holds. Unchanged files are not visited twice.
 
 A path that vanishes from the source between the two passes makes the copy pass report
 "link_stat failed" (exit 23); vhpi counts that as success with a warning (see
@@ -56,9 +58,11 @@ def _temp_dir_argument(temp_dir: Optional[str]) -> Tuple[str, ...]:
 def transfer_argv(options: Tuple[str, ...], excludes: Iterable[str], source: str,
                   latest: str, files_from: str, temp_dir: Optional[str] = None,
                   progress: bool = False) -> Tuple[str, ...]:
-    """Return the argv of the pass that copies exactly the paths listed in `files_from`."""
+    """Return the argv of the pass that copies exactly the paths listed in `files_from`
+    (their parent folders are not sent: they exist in backup.latest, and `source` may reach
+    them through links to pinned folders, see vhpi.act.pinned)."""
     return (RSYNC, *without_delete_options(options), *exclude_arguments(excludes),
-            "--no-recursive", f"--files-from={files_from}", "--from0",
+            "--no-recursive", "--no-implied-dirs", f"--files-from={files_from}", "--from0",
             *_temp_dir_argument(temp_dir), *REPORTING, *(PROGRESS if progress else ()),
             source_argument(source), latest.rstrip("/") + "/")
 

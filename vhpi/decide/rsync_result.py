@@ -69,9 +69,13 @@ def is_error_line(line: str) -> bool:
 
 
 def is_missing_source_line(line: str) -> bool:
-    """True for rsync's report that a path it was told to copy no longer exists."""
+    """True for rsync's report that a path it was told to copy is not what the dry run saw:
+    it (or one of its folders) is gone or is no folder now, or a folder turned into
+    something else that cannot take the folder's place while it still has files."""
+    if line.startswith("could not make way for new "):
+        return True
     return (line.startswith("rsync: ") and "link_stat" in line
-            and "No such file or directory" in line)
+            and ("No such file or directory" in line or "Not a directory" in line))
 
 
 def classify_copy_pass(code: int, messages: Iterable[str], missing: int, other_errors: int) -> RsyncOutcome:
@@ -79,8 +83,8 @@ def classify_copy_pass(code: int, messages: Iterable[str], missing: int, other_e
     in between makes rsync exit 23 (link_stat failed). When that is the only kind of error,
     the copy is complete for the source as it now is: success, with a warning."""
     if code == 23 and missing and not other_errors:
-        return RsyncOutcome(True, warning=f"{missing} file(s) vanished from the source while "
-                                          f"they were being copied")
+        return RsyncOutcome(True, warning=f"{missing} file(s) vanished from the source (or "
+                                          f"changed kind) while they were being copied")
     return classify_exit(code, messages)
 
 

@@ -1,0 +1,215 @@
+"""Copy passes that the share cannot lead out of itself.
+
+rsync's copy pass gets the paths its dry run listed (--files-from) and resolves each one's
+parent folders by name when it copies. A share that changes in between (a live one, or a
+compromised laptop) can swap a listed folder for a symlink to /etc, /root or the backup
+disk, and rsync would follow it. So a pinned pass never lets rsync look up a parent folder
+of the share by name:
+
+* Its child, before it becomes rsync (vhpi.act.processes.spawn's `prepare`), opens the
+  source's top folder as fd ROOT_FD and then each listed entry's parent folder, one
+  component at a time with O_NOFOLLOW|O_DIRECTORY, as fd parent_fd(i). A parent that can
+  no longer be reached through real folders (swapped for a symlink, gone) is not opened.
+* rsync reads from a shadow folder in vhpi's work folder that holds, for each parent
+  c1/…/ck, real folders c1/…/c(k-1) and at ck a symlink to /proc/self/fd/<its fd>: the
+  kernel resolves that link to the very folder the child opened, whatever happens to the
+  path meanwhile. The entries of the top folder are read through /proc/self/fd/ROOT_FD/.
+  One pass holds the entries whose parents have the same depth (the shadow's folders and
+  links cannot nest), at most MAX_PARENTS parents.
+* Only an entry's last component is looked up by name, and rsync lstats it: a symlink
+  there is copied as a symlink. A parent that was not opened keeps /dev/null at its fd
+  number (never a hole, which rsync's own next open would fill): its entries are "not a
+  directory" for rsync, like files that vanished, and are caught up by the next run.
+
+The receiving side writes to backup.latest by the entries' real relative paths (rsync 3.4
+and newer refuse symlinks in them), which only vhpi and rsync ever change.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import resource
+import stat
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence, Tuple
+
+from vhpi.act.processes import FIRST_FREE_FD
+from vhpi.act.tree_edit import remove_tree
+
+#: The fd the source's top folder gets in a pinned pass's child.
+ROOT_FD = FIRST_FREE_FD
+#: At most this many parent folders per pass (each is an open fd in rsync).
+MAX_PARENTS = 4000
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def parent_fd(index: int) -> int:
+    """Return the fd number of a pass's parent folder number `index`."""
+    return ROOT_FD + 1 + index
+
+
+def root_reader() -> str:
+    """Return the path rsync reads the source's top folder through in a pinned pass."""
+    return f"/proc/self/fd/{ROOT_FD}/"
+
+
+@dataclass(frozen=True)
+class PinnedPass:
+    """One pass: the entries (relative paths, bytes) whose parent folders are `parents`
+    (distinct, sorted, all of the same depth; empty for entries of the top folder)."""
+
+    parents: Tuple[bytes, ...]
+    entries: Tuple[bytes, ...]
+
+
+def parent_of(entry: bytes) -> bytes:
+    """Return the parent folder of a relative path (b'' for the top folder)."""
+    return entry.rpartition(b"/")[0]
+
+
+def depth_of(entry: bytes) -> int:
+    """Return how many folders deep a relative path's parent lies (0: the top folder)."""
+    return entry.count(b"/")
+
+
+def plan_passes(entries: Sequence[bytes]) -> List[PinnedPass]:
+    """Given entries of one depth, return the passes that copy them, MAX_PARENTS parents
+    each (an entry always goes with its parent)."""
+    by_parent: dict = {}
+    for entry in entries:
+        by_parent.setdefault(parent_of(entry), []).append(entry)
+    parents = sorted(by_parent)
+    passes = []
+    for start in range(0, len(parents), MAX_PARENTS):
+        chunk = tuple(parents[start:start + MAX_PARENTS])
+        passes.append(PinnedPass(chunk if chunk != (b"",) else (),
+                                 tuple(e for p in chunk for e in by_parent[p])))
+    return passes
+
+
+# ---------------------------------------------------------------- the shadow (vhpi's side)
+
+def build_shadow(shadow: str, parents: Sequence[bytes]) -> None:
+    """Make the folder `shadow` afresh for a pass over `parents` (see the top): folders for
+    all but each parent's last component, and there a symlink to the parent's fd."""
+    remove_tree(shadow)
+    os.mkdir(shadow, 0o700)
+    top = os.open(shadow, _DIR_FLAGS)
+    try:
+        made = set()
+        for index, parent in enumerate(parents):
+            *folders, last = parent.split(b"/")
+            fd = _make_folders(top, folders, made)
+            try:
+                os.symlink(f"/proc/self/fd/{parent_fd(index)}".encode(), last, dir_fd=fd)
+            finally:
+                if fd != top:
+                    os.close(fd)
+    finally:
+        os.close(top)
+
+
+def _make_folders(top: int, folders: Sequence[bytes], made: set) -> int:
+    """Open (making it as needed) the folder `folders` below the open folder `top`;
+    return its fd (`top` itself for none)."""
+    fd = top
+    for depth in range(len(folders)):
+        key = tuple(folders[:depth + 1])
+        if key not in made:
+            os.mkdir(folders[depth], 0o700, dir_fd=fd)
+            made.add(key)
+        inner = os.open(folders[depth], _DIR_FLAGS, dir_fd=fd)
+        if fd != top:
+            os.close(fd)
+        fd = inner
+    return fd
+
+
+# ---------------------------------------------------------------- the child's side
+
+def _raise_fd_limit(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def _open_below(parent: bytes, stack: List[Tuple[bytes, int]]) -> Optional[int]:
+    """Open `parent` below ROOT_FD through real folders only, reusing the open folders in
+    `stack` ((component, fd) from the top) that it shares with the previous parent; return
+    the fd of `parent`, or None when it cannot be reached so."""
+    parts = parent.split(b"/")
+    shared = 0
+    while shared < min(len(parts), len(stack)) and stack[shared][0] == parts[shared]:
+        shared += 1
+    while len(stack) > shared:
+        os.close(stack.pop()[1])
+    for part in parts[shared:]:
+        try:
+            fd = os.open(part, _DIR_FLAGS, dir_fd=stack[-1][1] if stack else ROOT_FD)
+        except OSError:
+            return None
+        stack.append((part, fd))
+    return stack[-1][1]
+
+
+def pin_parents(source: str, parents: Sequence[bytes], entries: Sequence[bytes] = (),
+                identities: Optional[str] = None) -> Callable[[], None]:
+    """Return the `prepare` function for a pinned pass's child (see the top). With
+    `identities`, it also writes there (device, inode, entry) of each entry that is a
+    regular file with more than one name, for vhpi to link hard-linked names together."""
+    def prepare() -> None:
+        _raise_fd_limit(parent_fd(len(parents)) + 64)
+        root = os.open(source, os.O_RDONLY | os.O_DIRECTORY)
+        if root != ROOT_FD:
+            os.dup2(root, ROOT_FD)
+            os.close(root)
+        os.set_inheritable(ROOT_FD, True)
+        _hold_numbers(len(parents))
+        stack: List[Tuple[bytes, int]] = []
+        unreachable = []
+        for index, parent in enumerate(parents):
+            fd = _open_below(parent, stack)
+            if fd is None:
+                unreachable.append(index)
+            else:
+                os.dup2(fd, parent_fd(index), inheritable=True)
+        for _, fd in stack:
+            os.close(fd)
+        for index in unreachable:  # stays /dev/null: "not a directory", its entries vanished
+            os.set_inheritable(parent_fd(index), True)
+        if identities is not None:
+            _write_identities(identities, parents, set(unreachable), entries)
+    return prepare
+
+
+def _hold_numbers(count: int) -> None:
+    """Put /dev/null on the fd numbers of `count` parents, so that the folders opened on
+    the way to them get other numbers until each is put in its place."""
+    opened = os.open(os.devnull, os.O_RDONLY)
+    placeholder = fcntl.fcntl(opened, fcntl.F_DUPFD_CLOEXEC, parent_fd(count))
+    os.close(opened)
+    for index in range(count):
+        os.dup2(placeholder, parent_fd(index), inheritable=False)
+    os.close(placeholder)
+
+
+def _write_identities(path: str, parents: Sequence[bytes], unreachable: set,
+                      entries: Sequence[bytes]) -> None:
+    """Append b'<dev> <ino> <entry>\\0' for each regular file with several names among
+    `entries` whose parent was reached."""
+    index_of = {parent: index for index, parent in enumerate(parents)}
+    with open(path, "ab") as out:
+        for entry in entries:
+            parent, _, name = entry.rpartition(b"/")
+            index = index_of.get(parent)
+            if parents and (index is None or index in unreachable):
+                continue
+            fd = parent_fd(index) if parents else ROOT_FD
+            try:
+                info = os.lstat(name, dir_fd=fd)
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+                out.write(b"%d %d %s\0" % (info.st_dev, info.st_ino, entry))
