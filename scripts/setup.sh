@@ -3,7 +3,7 @@
 #   - Debian packages: rsync (the one runtime dependency), and for the tests faketime,
 #     iputils-ping, attr, acl, and fuse, libfuse2, e2fsprogs and mount for the FUSE
 #     fault stand-ins (apt-get; needs root or sudo; skipped when present);
-#   - a virtual environment .venv with vhpi installed (editable) and pytest.
+#   - a virtual environment .venv with vhpi installed (editable), pytest and fusepy.
 # Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -9,13 +9,13 @@ info.log. Nothing outside FOLDER (default: a new temporary folder) is touched.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from typing import List, Optional
 
 from vhpi.act.fd_walk import OpenPath, join, walk_tree
+from vhpi.act.processes import run_to_file
 from vhpi.decide.tree_compare import FOLDER
 
 DEMO_INTERVALS = {"quick": 2, "hourly": 3600}
@@ -53,8 +53,10 @@ def run_vhpi(root: str, config: str, *command: str) -> int:
     """Run `python3 -m vhpi.main [command]` with HOME inside the demo folder (without a
     command: the backup run, as cron would)."""
     env = dict(os.environ, HOME=os.path.join(root, "home"))
-    return subprocess.call([sys.executable, "-m", "vhpi.main", "--config", config, *command],
-                           env=env, stdin=subprocess.DEVNULL)
+    sys.stdout.flush()
+    finished = run_to_file([sys.executable, "-m", "vhpi.main", "--config", config, *command],
+                           sys.stdout, env=env)
+    return finished.code
 
 
 def snapshot_listing(destination: str) -> List[str]:

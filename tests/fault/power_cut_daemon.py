@@ -103,8 +103,8 @@ class Disk:
                 self.stats[f"{reason} after cut"] += 1
                 return
             for index in sorted(self.dirty):
-                os.pwrite(self.fd, self.dirty[index][:max(0, min(BLOCK, self.size - index * BLOCK))],
-                          index * BLOCK)
+                end = min(BLOCK, self.size - index * BLOCK)  # the last block may be short
+                os.pwrite(self.fd, bytes(self.dirty[index][:end]), index * BLOCK)
             if self.dirty:
                 os.fdatasync(self.fd)
             self.stats[reason] += 1

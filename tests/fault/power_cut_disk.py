@@ -80,6 +80,7 @@ class PowerCutDisk:
         self.mount_options = mount_options
         self.loop: Optional[str] = None
         self.process: Optional[subprocess.Popen] = None
+        self.last_stats: Dict = {}
         self.fuse_mount: Optional[MountEntry] = None
         self.remounted: Optional[Path] = None
         self._control_dir: Optional[Path] = None
@@ -162,11 +163,16 @@ class PowerCutDisk:
     def detach(self) -> None:
         """Unmount the ext4 (lazily if busy), detach the loop device and stop the daemon.
         After a cut nothing of this reaches the image; without one it is a clean
-        shutdown (the unmount's writes and the last flush are kept)."""
+        shutdown (the unmount's writes and the last flush are kept). The daemon's last
+        counters are kept in `last_stats` (what a cut threw away included)."""
         _unmount(self.mountpoint)
         if self.loop:
             _run(["losetup", "-d", self.loop])
             self.loop = None
+        try:
+            self.last_stats = self.stats() if self.process is not None else {}
+        except OSError:
+            self.last_stats = {}
         self._stop_daemon()
 
     def _stop_daemon(self) -> None:

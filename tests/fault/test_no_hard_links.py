@@ -338,3 +338,27 @@ def test_check_notes_when_it_cannot_even_try_a_hard_link(world, mounts):
     assert job["hard links"] == ("note", f"could not try a hard link in {world.dest} (No space left "
                                          f"on device); a run needs them for every snapshot")
     assert job["free space"][0] == "FAIL", "the full disk itself is what fails"
+
+
+# ------------------------------------------------------------------ the backup run
+
+
+@pytest.mark.parametrize("kind, named", [("exfat", "exfat (exFAT), /dev/loop"),
+                                         ("fusefat", "fusefat (FAT), fusefat mounted at ")])
+def test_the_run_refuses_a_stick_without_hard_links_before_copying(world, disks, kind, named,
+                                                                   campaign):
+    """Without the check, every run mirrored the whole source onto the stick and failed at
+    the first snapshot ("cp: cannot create hard link"), for ever."""
+    _dest_on(world, lambda folder: getattr(disks, kind)(folder, size="256m"))
+    (world.source / "photo.jpg").write_bytes(b"x" * 4096)
+
+    result = vhpi(world, code=1)
+    campaign.add("no-hard-link cases")
+
+    line = [entry for entry in world.info_log.splitlines() if "job dest:" in entry][-1]
+    prefix = "FAILED: due hourly, daily; "
+    assert prefix in line, line
+    _assert_no_hard_links_message(line.split(prefix, 1)[1], world.dest, named)
+    assert "cannot make hard links" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(os.listdir(world.dest)) == [".backup_destination", ".vhpi"], "nothing was copied"
+    assert os.listdir(world.dest / ".vhpi" / "work") == [], "the probe leaves nothing behind"

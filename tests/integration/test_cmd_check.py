@@ -112,7 +112,7 @@ def test_an_empty_source_without_its_sentinel_is_an_unmounted_share(world):
     assert status == "FAIL"
     assert detail == (f"source {world.source} is empty and has no .backup_valid: the share is "
                       f"not mounted. Nothing was touched. Mount it (and check it with: vhpi check)")
-    assert "touch" not in result.stdout
+    assert "touch " not in result.stdout
 
 
 def test_a_source_without_its_sentinel_fails(world):

@@ -15,6 +15,8 @@ from typing import Dict, Optional
 
 from vhpi.act.files import write_json_atomically
 from vhpi.act.home_trouble import note
+from vhpi.act.lock import held_briefly
+from vhpi.act.run_records import RECORDS_LOCK
 from vhpi.act.layout import DESTINATION_MARK, Layout
 
 REGISTRY_NAME = "destinations.json"
@@ -34,14 +36,16 @@ def remember_destination(home: str, destination: str) -> None:
     """Record that vhpi has made snapshots in `destination` (once; later calls do nothing).
     Best effort: a HOME that cannot be written is noted (vhpi.act.home_trouble); the
     destination's own mark keeps guarding it meanwhile."""
-    known = known_destinations(home)
-    if destination not in known:
-        known[destination] = time.time()
-        path = os.path.join(home, REGISTRY_NAME)
-        try:
+    if destination in known_destinations(home):
+        return
+    path = os.path.join(home, REGISTRY_NAME)
+    try:
+        with held_briefly(os.path.join(home, RECORDS_LOCK)):  # overlapping runs: no lost update
+            known = known_destinations(home)
+            known.setdefault(destination, time.time())
             write_json_atomically(path, known)
-        except OSError as error:
-            note(path, error)
+    except OSError as error:
+        note(path, error)
 
 
 def destination_device(layout: Layout) -> int:

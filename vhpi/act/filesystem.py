@@ -33,12 +33,14 @@ import tempfile
 from dataclasses import dataclass
 from typing import List, Optional
 
+from vhpi.act.layout import LINK_PROBE
+
 MOUNTINFO = "/proc/self/mountinfo"
 #: udev's record of each block device ("E:ID_FS_TYPE=exfat"), readable without root.
 UDEV_DATA = "/run/udev/data"
 #: Names the hard-link probe files get in the folder tried (names starting with a dot are
 #: never snapshots).
-PROBE_PREFIX = ".vhpi-link-test."
+PROBE_PREFIX = LINK_PROBE
 
 #: link(2) errors that mean "this file system makes no hard links" (EMLINK only on the
 #: probe's first link: a file with one name cannot be at any real limit).
@@ -281,15 +283,17 @@ def no_hard_links_message(folder: str, reason: str, found: Optional[FileSystem])
             f"it), then make the destination folder and its .backup_destination mark again.")
 
 
-def hard_link_problem(folder: str) -> Optional[str]:
+def hard_link_problem(folder: str, probe_in: Optional[str] = None) -> Optional[str]:
     """Given a destination folder, return the message saying its file system cannot make
     hard links (naming the file system and what to use instead), or None when hard links
     work there. Also None when the test could not be made at all (read-only, full disk,
     no permission: not a lack of hard links, and the run fails on those with their own
-    message). Writes and removes two names of one empty file in `folder` (see
-    try_hard_link); costs a handful of system calls, plus filesystem_of when it fails."""
+    message). Writes and removes two names of one empty file in `probe_in` (default:
+    `folder`; the run passes its work folder, whose leftovers the next run clears, see
+    vhpi.act.snapshots.discard_unfinished) (see try_hard_link); costs a handful of system
+    calls, plus filesystem_of when it fails."""
     try:
-        reason = try_hard_link(folder)
+        reason = try_hard_link(probe_in or folder)
     except OSError:
         return None
     if reason is None:

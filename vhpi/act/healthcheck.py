@@ -28,7 +28,8 @@ def _reason(error: Exception) -> str:
         return f"HTTP {error.code} {error.reason}"
     if isinstance(error, urllib.error.URLError):
         error = error.reason if isinstance(error.reason, Exception) else error
-    if isinstance(error, TimeoutError):
+    import socket
+    if isinstance(error, (TimeoutError, socket.timeout)):  # Python 3.9: socket.timeout is apart
         return f"no answer within {PING_TIMEOUT_SECONDS:g} s"
     return str(getattr(error, "strerror", None) or error) or type(error).__name__
 

@@ -20,7 +20,8 @@ DESTINATION_MARK = ".backup_destination"
 BUILDING = "building."    # a tree being linked (deleted when a crash cut it short)
 READY = "ready."          # a complete tree not yet in place
 TRASH = "trash."          # a dropped snapshot, deleted at the end of the job
-UNFINISHED_WORK_PREFIXES = (BUILDING, READY, TRASH, "unshare.")
+LINK_PROBE = ".vhpi-link-test."  # the hard-link probe's files (vhpi.act.filesystem)
+UNFINISHED_WORK_PREFIXES = (BUILDING, READY, TRASH, "unshare.", LINK_PROBE)
 #: A leftover that could not be deleted, renamed out of every step's way (retried each run).
 SET_ASIDE = "set-aside."
 SOURCE_MARK = ".backup_valid"

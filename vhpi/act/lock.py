@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import fcntl
 import os
-from typing import Optional
+import time
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
 
 def try_lock(path: str) -> Optional[int]:
@@ -32,3 +34,25 @@ def try_lock_folder(path: str) -> Optional[int]:
         os.close(fd)
         return None
     return fd
+
+
+@contextmanager
+def held_briefly(path: str, timeout: float = 10.0) -> Iterator[None]:
+    """Hold the lock on the file `path` (made when missing) for a short read-modify-write
+    that overlapping runs must not interleave, waiting at most `timeout` seconds for it
+    (then going on without it: a stuck holder must not stop the run). Raises OSError when
+    the file cannot be opened (a HOME that cannot be written)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.01)
+        yield
+    finally:
+        os.close(fd)

@@ -31,8 +31,7 @@ import fcntl
 import os
 import resource
 import stat
-from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from vhpi.act.processes import FIRST_FREE_FD
 from vhpi.act.tree_edit import remove_tree
@@ -54,15 +53,6 @@ def root_reader() -> str:
     return f"/proc/self/fd/{ROOT_FD}/"
 
 
-@dataclass(frozen=True)
-class PinnedPass:
-    """One pass: the entries (relative paths, bytes) whose parent folders are `parents`
-    (distinct, sorted, all of the same depth; empty for entries of the top folder)."""
-
-    parents: Tuple[bytes, ...]
-    entries: Tuple[bytes, ...]
-
-
 def parent_of(entry: bytes) -> bytes:
     """Return the parent folder of a relative path (b'' for the top folder)."""
     return entry.rpartition(b"/")[0]
@@ -73,19 +63,33 @@ def depth_of(entry: bytes) -> int:
     return entry.count(b"/")
 
 
-def plan_passes(entries: Sequence[bytes]) -> List[PinnedPass]:
-    """Given entries of one depth, return the passes that copy them, MAX_PARENTS parents
-    each (an entry always goes with its parent)."""
-    by_parent: dict = {}
-    for entry in entries:
-        by_parent.setdefault(parent_of(entry), []).append(entry)
-    parents = sorted(by_parent)
-    passes = []
-    for start in range(0, len(parents), MAX_PARENTS):
-        chunk = tuple(parents[start:start + MAX_PARENTS])
-        passes.append(PinnedPass(chunk if chunk != (b"",) else (),
-                                 tuple(e for p in chunk for e in by_parent[p])))
-    return passes
+def passes(entries: Iterable[bytes], list_path: str) -> Iterator[Tuple[bytes, ...]]:
+    """Given entries whose parents all have one depth (in rsync's order, which keeps a
+    folder's entries together), write each pass's entries to `list_path` (NUL-separated)
+    and yield the pass's parents (distinct; () for entries of the top folder), at most
+    MAX_PARENTS a pass; run the pass before asking for the next one. Holds no more than
+    one pass's parents in memory."""
+    parents: dict = {}
+    out = open(list_path, "wb")
+    try:
+        for entry in entries:
+            parent = parent_of(entry)
+            if parent not in parents and len(parents) >= MAX_PARENTS:
+                out.close()
+                yield _parents(parents)
+                parents.clear()
+                out = open(list_path, "wb")
+            parents.setdefault(parent, None)
+            out.write(entry + b"\0")
+        out.close()
+        if parents:
+            yield _parents(parents)
+    finally:
+        out.close()
+
+
+def _parents(found: dict) -> Tuple[bytes, ...]:
+    return () if list(found) == [b""] else tuple(found)
 
 
 # ---------------------------------------------------------------- the shadow (vhpi's side)
@@ -154,11 +158,12 @@ def _open_below(parent: bytes, stack: List[Tuple[bytes, int]]) -> Optional[int]:
     return stack[-1][1]
 
 
-def pin_parents(source: str, parents: Sequence[bytes], entries: Sequence[bytes] = (),
+def pin_parents(source: str, parents: Sequence[bytes], list_path: str,
                 identities: Optional[str] = None) -> Callable[[], None]:
     """Return the `prepare` function for a pinned pass's child (see the top). With
-    `identities`, it also writes there (device, inode, entry) of each entry that is a
-    regular file with more than one name, for vhpi to link hard-linked names together."""
+    `identities`, it also writes there (device, inode, entry) of each entry of the pass
+    (read from `list_path`) that is a regular file with more than one name, for vhpi to
+    link hard-linked names together."""
     def prepare() -> None:
         _raise_fd_limit(parent_fd(len(parents)) + 64)
         root = os.open(source, os.O_RDONLY | os.O_DIRECTORY)
@@ -180,7 +185,7 @@ def pin_parents(source: str, parents: Sequence[bytes], entries: Sequence[bytes] 
         for index in unreachable:  # stays /dev/null: "not a directory", its entries vanished
             os.set_inheritable(parent_fd(index), True)
         if identities is not None:
-            _write_identities(identities, parents, set(unreachable), entries)
+            _write_identities(identities, parents, set(unreachable), list_path)
     return prepare
 
 
@@ -196,12 +201,12 @@ def _hold_numbers(count: int) -> None:
 
 
 def _write_identities(path: str, parents: Sequence[bytes], unreachable: set,
-                      entries: Sequence[bytes]) -> None:
-    """Append b'<dev> <ino> <entry>\\0' for each regular file with several names among
-    `entries` whose parent was reached."""
+                      list_path: str) -> None:
+    """Append b'<dev> <ino> <entry>\\0' for each regular file with several names among the
+    entries listed in `list_path` whose parent was reached."""
     index_of = {parent: index for index, parent in enumerate(parents)}
-    with open(path, "ab") as out:
-        for entry in entries:
+    with open(list_path, "rb") as listed, open(path, "ab") as out:
+        for entry in listed.read().split(b"\0")[:-1]:
             parent, _, name = entry.rpartition(b"/")
             index = index_of.get(parent)
             if parents and (index is None or index in unreachable):

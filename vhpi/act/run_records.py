@@ -17,9 +17,12 @@ from typing import Dict
 
 from vhpi.act.files import write_json_atomically
 from vhpi.act.home_trouble import note
+from vhpi.act.lock import held_briefly
 from vhpi.decide.outcome import Outcome
 
 RECORDS_NAME = "last-runs.json"
+#: Held while a record of vhpi's folder is rewritten (also by vhpi.act.destination).
+RECORDS_LOCK = "records.lock"
 
 
 def read_run_records(home: str) -> Dict[str, dict]:
@@ -36,10 +39,12 @@ def read_run_records(home: str) -> Dict[str, dict]:
 def record_run(home: str, job_name: str, at: float, outcome: Outcome, summary: str) -> None:
     """Remember the `outcome` of `job_name`'s run at `at` (best effort: a full home disk
     must not turn a good backup into a failed one)."""
-    records = read_run_records(home)
-    records[job_name] = {"at": at, "outcome": outcome.value, "ok": outcome.fine, "summary": summary}
     path = os.path.join(home, RECORDS_NAME)
     try:
-        write_json_atomically(path, records)
+        with held_briefly(os.path.join(home, RECORDS_LOCK)):  # overlapping runs: no lost update
+            records = read_run_records(home)
+            records[job_name] = {"at": at, "outcome": outcome.value, "ok": outcome.fine,
+                                 "summary": summary}
+            write_json_atomically(path, records)
     except OSError as error:
         note(path, error)

@@ -26,7 +26,7 @@ from typing import Dict, Iterable, List, Tuple
 
 from vhpi.act.checkpoints import checkpoint
 from vhpi.act.files import fsync_folder
-from vhpi.act.layout import BUILDING, READY, SET_ASIDE, TRASH, Layout
+from vhpi.act.layout import BUILDING, LINK_PROBE, READY, SET_ASIDE, TRASH, Layout
 from vhpi.act.link_limit import LINK_LIMIT_MESSAGE, UNSHARE_SCRATCH, unshare_files_at_link_limit
 from vhpi.act.processes import run_streaming
 from vhpi.act.relink import relink_tree
@@ -78,7 +78,7 @@ def discard_unfinished(layout: Layout, log: logging.Logger) -> List[str]:
     ones set aside before, see remove_or_set_aside); return the names of those removed."""
     removed = []
     for name in _work_names(layout):
-        if name.startswith((BUILDING, UNSHARE_SCRATCH, SET_ASIDE)):
+        if name.startswith((BUILDING, UNSHARE_SCRATCH, SET_ASIDE, LINK_PROBE)):
             if remove_or_set_aside(layout, os.path.join(layout.work, name), log):
                 removed.append(name)
     return removed

@@ -15,8 +15,7 @@ from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Sequence,
 from vhpi.act.checkpoints import checkpoint
 from vhpi.act.latest_names import folder_times, link_name, make_folder, restore_folder_times
 from vhpi.act.layout import Layout
-from vhpi.act.pinned import (PinnedPass, build_shadow, depth_of, parent_of, pin_parents, plan_passes,
-                             root_reader)
+from vhpi.act.pinned import build_shadow, depth_of, parent_of, passes, pin_parents, root_reader
 from vhpi.act.processes import ChildFailed, Ending, Limits, run_in_child, run_streaming
 from vhpi.act.progress import TerminalProgress
 from vhpi.act.source import source_problem
@@ -275,28 +274,26 @@ def _no_room_for_work_files(copying: _Copying, error: OSError) -> None:
                                                   f"vhpi's work files: {error.strerror})")
 
 
-def _pinned_pass(copying: _Copying, planned: PinnedPass, excludes: Sequence[str],
-                 with_stats: bool = True) -> None:
-    """Run one pinned pass (vhpi.act.pinned) of the copy, adding its figures and trouble."""
+def _pinned_pass(copying: _Copying, parents: Tuple[bytes, ...], list_path: str,
+                 excludes: Sequence[str], shown: bool = True) -> None:
+    """Run one pinned pass (vhpi.act.pinned) over the entries listed in `list_path`, whose
+    parents are `parents`, adding its trouble and, when `shown` (not the top folder's own
+    pass), its figures and progress."""
     job, layout = copying.job, copying.layout
-    work = layout.work
-    list_path = os.path.join(work, "pass.list")
     reader = root_reader()
-    try:
-        with open(list_path, "wb") as handle:
-            handle.write(b"".join(entry + b"\0" for entry in planned.entries))
-        if planned.parents:
-            reader = os.path.join(work, "pinned") + "/"
-            build_shadow(reader.rstrip("/"), planned.parents)
-    except OSError as error:
-        _no_room_for_work_files(copying, error)
-        return
+    if parents:
+        reader = os.path.join(layout.work, "pinned") + "/"
+        try:
+            build_shadow(reader.rstrip("/"), parents)
+        except OSError as error:
+            _no_room_for_work_files(copying, error)
+            return
+    progress = copying.progress if shown else None
     argv = transfer_argv(job.rsync_options, excludes, reader, layout.latest, list_path,
-                         _temp_dir(layout), progress=copying.progress is not None)
-    prepare = pin_parents(job.source, planned.parents, planned.entries, copying.identities)
-    copied = _run_rsync(argv, copying.log, _limits(job), progress=copying.progress,
-                        prepare=prepare)
-    if with_stats:
+                         _temp_dir(layout), progress=progress is not None)
+    prepare = pin_parents(job.source, parents, list_path, copying.identities)
+    copied = _run_rsync(argv, copying.log, _limits(job), progress=progress, prepare=prepare)
+    if shown:
         for name, value in copied.stats.items():
             copying.report.stats[name] = copying.report.stats.get(name, 0) + value
     result = _stalled(job, copied) or classify_copy_pass(copied.code, copied.tail,
@@ -305,8 +302,7 @@ def _pinned_pass(copying: _Copying, planned: PinnedPass, excludes: Sequence[str]
         copying.problem = result
     elif result.warning:
         copying.missing += copied.missing
-    os.unlink(list_path)
-    remove_tree(os.path.join(work, "pinned"))
+    remove_tree(os.path.join(layout.work, "pinned"))
 
 
 def _entries_by_depth(path: str, work: str) -> Dict[int, str]:
@@ -393,21 +389,26 @@ def _copy_listed(copying: _Copying, lists: _ItemLists) -> None:
     except OSError as error:
         _no_room_for_work_files(copying, error)
         return
-    for depth in sorted(depth_files, reverse=True):
-        entries = tuple(_read_list(depth_files[depth]))
-        os.unlink(depth_files[depth])
-        for planned in plan_passes(entries):
-            if copying.problem is None:
-                _pinned_pass(copying, planned, job.excludes)
-    if copying.problem is None:
-        copying.missing += _link_names(lists, latest)
-        if copying.identities is not None:
-            _link_groups(copying.identities, latest)
-    if lists.counts["root"] and copying.problem is None:
-        _pinned_pass(copying, PinnedPass((), (b".",)), (*job.excludes, TOP_LEVEL_ENTRIES),
-                     with_stats=False)
-    if copying.identities is not None and os.path.exists(copying.identities):
-        os.unlink(copying.identities)
+    list_path = os.path.join(copying.layout.work, "pass.list")
+    try:
+        for depth in sorted(depth_files, reverse=True):
+            for parents in passes(_read_list(depth_files[depth]), list_path):
+                if copying.problem is None:
+                    _pinned_pass(copying, parents, list_path, job.excludes)
+            os.unlink(depth_files[depth])
+        if copying.problem is None:
+            copying.missing += _link_names(lists, latest)
+            if copying.identities is not None:
+                _link_groups(copying.identities, latest)
+        if lists.counts["root"] and copying.problem is None:
+            with open(list_path, "wb") as handle:
+                handle.write(b".\0")
+            _pinned_pass(copying, (), list_path, (*job.excludes, TOP_LEVEL_ENTRIES), shown=False)
+    except OSError as error:  # a work file that the disk had no room for
+        _no_room_for_work_files(copying, error)
+    for leftover in (list_path, copying.identities):
+        if leftover is not None and os.path.exists(leftover):
+            os.unlink(leftover)
 
 
 def _copy_outcome(copying: _Copying, listed: RsyncOutcome) -> RsyncOutcome:

@@ -40,10 +40,13 @@ def copy_and_rotate(job: Job, layout: Layout, device: int, due: List[str],
     if not host_answers(job.source_ip, run.log, job.source_timeout):
         return JobResult(Outcome.OFFLINE, f"{label}; host {job.source_ip} is offline, skipped")
     problem = (source_problem(job.source, job.source_timeout, job.destination)
-               or destination_gone(layout, device) or hard_link_problem(layout.root))
+               or destination_gone(layout, device))
     if problem:
         raise JobFailed(f"{label}; {problem}")
     prepare_destination(layout)
+    problem = hard_link_problem(layout.root, probe_in=layout.work)
+    if problem:
+        raise JobFailed(f"{label}; {problem}")
     shared = _may_share_inodes(layout)
     head = _head_start_if_useful(layout, job, due[0], shared, run)
     progress = progress_for(job.name)

@@ -48,6 +48,10 @@ USAGE = ("usage: vhpi diff [JOB] A B [--json]\n"
          "  A, B: snapshots such as hourly.1 hourly.0, 'latest', or 'source' for the job's source")
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
+#: Seconds diff waits for the source to answer before it walks it (a hung share is
+#: reported, not waited on; one that hangs later, during the walk, is not covered).
+LOOK_TIMEOUT = 5.0
+
 
 class _Failed(Exception):
     """Why the diff cannot start, with its exit code."""
@@ -98,7 +102,7 @@ def _resolve(config: Config, names: List[str]) -> Tuple[Job, Tuple[str, str], Tu
     sides = []
     for name in names[-2:]:
         if name == SOURCE:
-            problem = source_problem(job.source)
+            problem = source_problem(job.source, min(job.source_timeout, LOOK_TIMEOUT))
             if problem:
                 raise _Failed(problem, EXIT_PROBLEM)
             sides.append((SOURCE, job.source))

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict
 
+from vhpi.config.model import DEFAULT_SOURCE_TIMEOUT
 from vhpi.decide.rsync_options import DEFAULT_RSYNC_OPTIONS
 
 #: The intervals a new config offers (seconds); a job turns each on with a keep count.
@@ -69,6 +70,9 @@ app_cfg:
   # `before` command that exits 75 skips the run quietly.
   # hooks: {{before: 'mount /mnt/laptop', after_success: 'true', after_failure: 'mail -s vhpi me < /dev/null'}}
   # healthcheck_url: 'https://hc-ping.com/your-uuid'   # pinged at start, on success (URL) and failure (URL/fail)
+  # Seconds a source may go without answering (a hung NFS or SMB share, a frozen sshfs)
+  # before its job gives up on it and the run goes on; also per job.
+  # source_timeout: {DEFAULT_SOURCE_TIMEOUT}
 
 jobs_cfg:
 {_commented("  - name: laptop", "a short name for logs and commands (default: the destination's folder name)")}
