@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 from tests.conftest import LIBFAKETIME
 from tests.fault.invariants import Ledger
 from tests.integration.helpers import (debug_log, describe, faketime_prefix, job_line, lock_free,
-                                       start_vhpi, vhpi, wait_or_kill_group, work_leftovers,
+                                       start_vhpi, vhpi, wait_or_kill_group, walk, work_leftovers,
                                        write_config, write_files)
 
 KEEP = {"hourly": 3, "daily": 2, "weekly": 2}
@@ -35,7 +35,7 @@ def _regular_files(source: str) -> list:
     for folder in sorted(os.listdir(source)):
         if not folder.startswith("d"):
             continue
-        for parent, subfolders, files in os.walk(os.path.join(source, folder)):
+        for parent, subfolders, files in walk(os.path.join(source, folder)):
             subfolders.sort()
             found += [os.path.relpath(os.path.join(parent, name), source) for name in sorted(files)
                       if not os.path.islink(os.path.join(parent, name))]
@@ -57,7 +57,7 @@ def evolve(source, trial: int) -> None:
         return
     rng = random.Random(f"vhpi-crash-campaign-{trial}")
     # a folder that an earlier trial made out of a file becomes a file again
-    swapped = sorted(os.path.relpath(parent, source) for parent, _, _ in os.walk(source)
+    swapped = sorted(os.path.relpath(parent, source) for parent, _, _ in walk(source)
                      if parent.endswith(".txt"))
     if swapped:
         shutil.rmtree(os.path.join(source, swapped[0]))

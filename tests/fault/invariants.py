@@ -32,7 +32,7 @@ import re
 from collections import Counter
 from typing import Dict, List, Optional, Tuple
 
-from tests.integration.helpers import manifest, work_leftovers
+from tests.integration.helpers import manifest, walk, work_leftovers
 
 TOP_LEVEL = {".backup_destination", ".vhpi", "backup.latest"}
 Manifest = Dict[bytes, tuple]
@@ -53,7 +53,7 @@ def file_inodes(root) -> Dict[bytes, Tuple[int, int, int]]:
     """{relative path: (inode, mode, mtime ns)} of everything below `root` but folders."""
     root_b = os.fsencode(str(root))
     found = {}
-    for folder, subfolders, files in os.walk(root_b):
+    for folder, subfolders, files in walk(root_b):
         for name in files + [n for n in subfolders if os.path.islink(os.path.join(folder, n))]:
             full = os.path.join(folder, name)
             st = os.lstat(full)

@@ -22,7 +22,7 @@ import pytest
 
 from tests.fault.fault_helpers import RsyncGate, paused_vhpi, start_vhpi, vhpi
 from tests.fault.test_metadata import attributes
-from tests.integration.helpers import manifest, wait_or_kill_group, write_config, write_files
+from tests.integration.helpers import manifest, wait_or_kill_group, walk, write_config, write_files
 
 IS_ROOT = os.geteuid() == 0
 SECRET = b"OUTSIDE THE SHARE: must never be in a backup\n"
@@ -126,7 +126,7 @@ def _assert_unchanged(before: dict, world, when: str) -> None:
 
 
 def _assert_nothing_from_outside(world, when: str) -> None:
-    for folder, _, names in os.walk(world.dest):
+    for folder, _, names in walk(world.dest):
         for name in names:
             path = os.path.join(folder, name)
             if os.path.isfile(path) and not os.path.islink(path):
@@ -199,3 +199,36 @@ def test_a_parent_folder_swapped_for_a_symlink_out_of_the_share(world, pause, ca
     assert stat.S_ISDIR(os.lstat(world.dest / "hourly.0").st_mode)
     _check_and_catch_up(world, before, code, f"parent swap at {pause}", campaign)
     assert os.path.islink(world.dest / "hourly.0" / "docs"), "the swap is what the next run sees"
+
+
+def test_a_copy_that_is_not_the_entry_its_pass_pinned_is_taken_out(world, campaign):
+    """rsync 3.4 and newer turn a pinned folder back into a path and walk it by name (with
+    symlinks followed), so a share that swaps a folder on that path at that instant could
+    still lead rsync elsewhere. vhpi checks every copy against what the pass's child saw
+    through the pinned folder: here a stand-in rsync writes another file's content (as a
+    redirected read would) after the real copy, and vhpi takes that copy out again."""
+    _history(world)
+    folder = world.root / "fakebin"
+    folder.mkdir()
+    script = folder / "rsync"
+    script.write_text(
+        "#!/bin/sh\n"
+        "for last; do :; done\n"
+        '/usr/bin/rsync "$@"; code=$?\n'
+        'case " $* " in *" --files-from="*)\n'
+        '  [ -f "${last}docs/changed.txt" ] && printf "%s" "$VHPI_TEST_SECRET" > "${last}docs/changed.txt" ;;\n'
+        "esac\n"
+        "exit $code\n")
+    script.chmod(0o755)
+    before = _snapshots(world)
+    vhpi(world, env={"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}",
+                     "VHPI_TEST_SECRET": SECRET.decode()}, code=0)
+    campaign.add("between-pass changes")
+    assert "docs/changed.txt changed while it was copied (or the share led rsync elsewhere)" \
+        in world.info_log, world.info_log
+    assert "vanished from the source (or changed kind)" in world.info_log
+    assert not (world.dest / "hourly.0" / "docs" / "changed.txt").exists()
+    _assert_unchanged(before, world, "after a copy from elsewhere")
+    _assert_nothing_from_outside(world, "after a copy from elsewhere")
+    vhpi(world, at="+2h", code=0)
+    assert manifest(world.dest / "hourly.0") == manifest(world.source)

@@ -23,7 +23,7 @@ import pytest
 from tests.conftest import needs_root
 from tests.fault.fuse_common import live_mount_ids, mount_on, processes_on, task_states
 from tests.fault.fuse_share import fuse_share
-from tests.integration.helpers import NOBODY, manifest
+from tests.integration.helpers import NOBODY, manifest, walk
 
 pytestmark = needs_root("mounts a FUSE share with allow_other")
 _ = fuse_share  # the fixture
@@ -86,7 +86,7 @@ def inode_map(root: Path) -> Dict[bytes, tuple]:
     """{relative path: (inode, link count, mode, uid, gid, size, mtime_ns)} of a tree."""
     found = {}
     base = os.fsencode(root)
-    for folder, dirs, files in os.walk(base):
+    for folder, dirs, files in walk(base):
         for name in dirs + files:
             full = os.path.join(folder, name)
             st = os.lstat(full)
@@ -108,7 +108,7 @@ def xattrs(root: Path) -> Dict[bytes, Dict[str, bytes]]:
     """{relative path: {xattr name: value}} (ACLs included) for everything but symlinks."""
     found = {}
     base = os.fsencode(root)
-    for folder, dirs, files in os.walk(base):
+    for folder, dirs, files in walk(base):
         for name in [b"", *dirs, *files]:
             full = os.path.join(folder, name) if name else folder
             if os.path.islink(full) or stat.S_ISFIFO(os.lstat(full).st_mode):

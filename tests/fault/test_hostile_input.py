@@ -21,7 +21,7 @@ from tests.fault.fault_helpers import (assert_history_kept, assert_no_work_left,
 from tests.integration.conftest import nobody_world  # noqa: F401  (a fixture)
 from tests.integration.helpers import (NOBODY, assert_same_listing, debug_log, ino, job_line,
                                        listing, manifest, numbers, python_for_nobody, read,
-                                       snapshot_dirs, write_files)
+                                       snapshot_dirs, walk, write_files)
 
 AS_NOBODY = ("setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups")
 
@@ -217,7 +217,7 @@ def test_symlinks_out_of_the_source_and_into_the_backup_are_kept_as_symlinks(wor
         for name, target in links.items():
             assert stat.S_ISLNK(os.lstat(root / name).st_mode), (snapshot, name)
             assert os.readlink(root / name) == target, (snapshot, name)
-        entries = sum(len(folders) + len(files) for _, folders, files in os.walk(root))
+        entries = sum(len(folders) + len(files) for _, folders, files in walk(root))
         assert entries == len(links) + 4, f"{snapshot}: a symlink was followed"
     assert manifest(world.dest / "hourly.0") == manifest(world.source)
     assert_same_listing(canary, listing(outside))

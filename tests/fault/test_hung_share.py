@@ -11,17 +11,15 @@ later run (with the share still hung) behaves the same instead of finding a stuc
 `vhpi status` and `vhpi check` answer within seconds, and once the share answers again
 the next run catches up."""
 
-import fcntl
 import json
-import os
 import time
 
 import pytest
-import yaml
 
 from tests.fault.fault_helpers import RsyncGate, paused_vhpi, start_vhpi, vhpi
 from tests.fault.fuse_share import fuse_share  # noqa: F401  (a fixture)
-from tests.integration.helpers import manifest, wait_or_kill_group, write_files
+from tests.integration.helpers import (lock_free, manifest, second_job, wait_or_kill_group,
+                                       write_files, write_jobs)
 
 TIMEOUT = 2
 HOUR = 3600
@@ -37,18 +35,10 @@ def two_jobs(world, fuse_share):  # noqa: F811
     write_files(backing, {"docs/a.txt": "a", "docs/b.txt": "b", "top.txt": "t"}, mtime=1_700_000_000)
     (world.source / ".backup_valid").unlink()
     share = fuse_share(backing, world.source)
-    other_source, other_dest = world.root / "other-source", world.root / "other-dest"
-    for folder in (other_source, other_dest):
-        folder.mkdir()
-    (other_source / ".backup_valid").write_text("")
-    (other_dest / ".backup_destination").write_text("")
-    write_files(other_source, {"b.txt": "b"})
-    jobs = [{"name": name, "source_ip": "127.0.0.1", "rsync_src": str(src), "rsync_dest": str(dst),
-             "snapshots": {"hourly": 4}}
-            for name, src, dst in (("laptop", world.source, world.dest),
-                                   ("photos", other_source, other_dest))]
-    world.config.write_text(yaml.safe_dump({
-        "app_cfg": {"intervals": {"hourly": HOUR}, "source_timeout": TIMEOUT}, "jobs_cfg": jobs}))
+    other_source, other_dest = second_job(world)
+    write_jobs(world, [("laptop", world.source, world.dest, {"hourly": 4}),
+                       ("photos", other_source, other_dest, {"hourly": 4})],
+               {"hourly": HOUR}, source_timeout=TIMEOUT)
     vhpi(world, at="-3h", code=0)
     vhpi(world, at="-2h", code=0)
     write_files(backing, {"docs/a.txt": "changed while the share was fine", "docs/new.txt": "n"},
@@ -58,19 +48,6 @@ def two_jobs(world, fuse_share):  # noqa: F811
 
 def _hourly(dest) -> list:
     return sorted(p.name for p in dest.iterdir() if p.name.startswith("hourly."))
-
-
-def _locks_free(world, *dests) -> bool:
-    for path, flags in ((world.vhpi_home / "vhpi.lock", os.O_RDWR),
-                        *((dest, os.O_RDONLY | os.O_DIRECTORY) for dest in dests)):
-        fd = os.open(path, flags)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        finally:
-            os.close(fd)
-    return True
 
 
 def _laptop_line(world) -> str:
@@ -120,7 +97,7 @@ def test_a_share_that_stops_answering_fails_its_job_only(two_jobs, where, campai
     assert manifest(world.dest / "hourly.0") == latest_before
     assert _hourly(other_dest) == [*photos_before, f"hourly.{len(photos_before)}"], \
         "the healthy job still got its snapshot"
-    assert _locks_free(world, world.dest, other_dest), "something of the run still holds a lock"
+    assert lock_free(world, world.dest, other_dest), "something of the run still holds a lock"
 
     # the next hour, the share still hung: the same again, no stuck lock in the way
     code = vhpi(world, at="+1h", timeout=120).returncode

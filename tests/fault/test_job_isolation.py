@@ -15,29 +15,20 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.conftest import needs_root
 from tests.fault.fault_helpers import vhpi
-from tests.integration.helpers import debug_log, manifest, work_leftovers, write_files
+from tests.integration.helpers import (debug_log, manifest, second_job, walk, work_leftovers,
+                                       write_files, write_jobs)
 
 HOUR = 3600
 
 
 def _two_jobs(world) -> Path:
-    other_source, other_dest = world.root / "other-source", world.root / "other-dest"
-    for folder in (other_source, other_dest):
-        folder.mkdir()
-    (other_source / ".backup_valid").write_text("")
-    (other_dest / ".backup_destination").write_text("")
-    write_files(other_source, {"b.txt": "b"})
+    other_source, other_dest = second_job(world)
     write_files(world.source, {"a.txt": "a", "sub/c.txt": "c"})
-    jobs = [{"name": name, "source_ip": "127.0.0.1", "rsync_src": str(src), "rsync_dest": str(dst),
-             "snapshots": {"hourly": 3}}
-            for name, src, dst in (("laptop", world.source, world.dest),
-                                   ("photos", other_source, other_dest))]
-    world.config.write_text(yaml.safe_dump({"app_cfg": {"intervals": {"hourly": HOUR}},
-                                            "jobs_cfg": jobs}))
+    write_jobs(world, [("laptop", world.source, world.dest, {"hourly": 3}),
+                       ("photos", other_source, other_dest, {"hourly": 3})], {"hourly": HOUR})
     return other_dest
 
 
@@ -94,7 +85,7 @@ def test_a_leftover_that_cannot_be_deleted_is_set_aside_not_failing_every_run(wo
         assert sorted(os.listdir(world.dest / ".vhpi" / "work"))[-1].startswith("set-aside.")
         assert manifest(world.dest / "hourly.0") == manifest(world.source)
     finally:
-        for folder, _, names in os.walk(world.dest / ".vhpi"):
+        for folder, _, names in walk(world.dest / ".vhpi"):
             for name in names:
                 subprocess.run(["chattr", "-i", os.path.join(folder, name)], capture_output=True)
     vhpi(world, at="+4h", code=0)  # deletable again: the set-aside tree goes

@@ -20,7 +20,7 @@ from tests.conftest import needs_root
 from tests.fault.fault_helpers import (Mounts, RsyncGate, assert_history_kept, assert_no_work_left,
                                        bare_mountpoint, build_history, mounts, paused_vhpi,
                                        snapshot_record, vhpi)
-from tests.integration.helpers import assert_same_listing, job_line, listing, manifest, numbers
+from tests.integration.helpers import assert_same_listing, job_line, listing, manifest, numbers, walk
 
 pytestmark = needs_root("mounts and unmounts file systems")
 _ = mounts  # the fixture
@@ -210,7 +210,7 @@ def test_disk_vanishes_during_a_run(world, usb, case, campaign):
     campaign.add("mount cases")
 
     stray = sorted(os.path.relpath(os.path.join(folder, name), world.dest)
-                   for folder, folders, files in os.walk(world.dest) for name in folders + files)
+                   for folder, folders, files in walk(world.dest) for name in folders + files)
     _assert_clear_failure(world, code, output, "destination")
     line = job_line(world)
     assert "vanished" in line or "not mounted" in line, line

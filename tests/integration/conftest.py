@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import World
-from tests.integration.helpers import NOBODY
+from tests.integration.helpers import NOBODY, walk
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def nobody_world():
         root = base / "w"
         root.mkdir()
         world = World(root)
-        for folder, subfolders, files in os.walk(root):
+        for folder, subfolders, files in walk(root):
             for name in [folder, *(os.path.join(folder, n) for n in subfolders + files)]:
                 os.lchown(name, NOBODY, NOBODY)
         yield world

@@ -286,16 +286,67 @@ def human(count: int) -> str:
     return f"{value:.1f} TiB"
 
 
-def lock_free(world) -> bool:
-    """True when no process holds the world's vhpi.lock."""
-    try:
-        fd = os.open(world.vhpi_home / "vhpi.lock", os.O_RDWR)
-    except FileNotFoundError:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)
+def walk(root):
+    """Yield (folder, subfolders, files) for every folder below `root` (str or bytes), top
+    down, as os.walk does (a symlink to a folder counts as a subfolder and is not entered;
+    sorting or removing subfolders in place decides what is walked next), but with a stack
+    instead of one recursion per folder level (Python 3.11's os.walk recurses)."""
+    pending = [root]
+    while pending:
+        folder = pending.pop()
+        subfolders, files, links = [], [], set()
+        try:
+            with os.scandir(folder) as listing:
+                for entry in listing:
+                    try:
+                        is_folder = entry.is_dir()
+                    except OSError:  # a symlink loop, say: not a folder (as os.walk)
+                        is_folder = False
+                    (subfolders if is_folder else files).append(entry.name)
+                    if is_folder and entry.is_symlink():
+                        links.add(entry.name)
+        except OSError:
+            continue
+        yield folder, subfolders, files
+        pending.extend(os.path.join(folder, name) for name in reversed(subfolders)
+                       if name not in links)
+
+
+def lock_free(world, *destinations) -> bool:
+    """True when no process holds the world's vhpi.lock, nor the lock of any of
+    `destinations` (each job's destination folder is locked while a run works on it)."""
+    for path, flags in ((world.vhpi_home / "vhpi.lock", os.O_RDWR),
+                        *((dest, os.O_RDONLY | os.O_DIRECTORY) for dest in destinations)):
+        try:
+            fd = os.open(path, flags)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)  # closing drops our lock again
+    return True
+
+
+def second_job(world, files=None):
+    """Make a second job's source (marked, holding `files`, default one file) and marked
+    destination beside the world's; return (its source, its destination)."""
+    source, dest = world.root / "other-source", world.root / "other-dest"
+    for folder in (source, dest):
+        folder.mkdir()
+    (source / ".backup_valid").write_text("")
+    (dest / ".backup_destination").write_text("")
+    write_files(source, files or {"b.txt": "b"})
+    return source, dest
+
+
+def write_jobs(world, jobs, intervals, **app_keys) -> None:
+    """Write a config with `jobs` ([(name, source, destination, keep counts)]), the
+    `intervals` and more app_cfg keys."""
+    world.config.write_text(yaml.safe_dump({
+        "app_cfg": {"intervals": intervals, **app_keys},
+        "jobs_cfg": [{"name": name, "source_ip": "127.0.0.1", "rsync_src": str(source),
+                      "rsync_dest": str(dest), "snapshots": keep}
+                     for name, source, dest, keep in jobs]}))

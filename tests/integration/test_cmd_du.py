@@ -13,7 +13,7 @@ from typing import Dict, List
 
 import yaml
 
-from tests.integration.helpers import vhpi, write_files
+from tests.integration.helpers import vhpi, walk, write_files
 
 OLD, NEW = 1_700_000_000, 1_700_000_600
 
@@ -35,7 +35,7 @@ def own_by_hand(roots: List[Path]) -> List[int]:
     names: Dict[tuple, Dict[int, int]] = defaultdict(lambda: defaultdict(int))
     facts = {}
     for index, root in enumerate(roots):
-        for folder, folders, files in os.walk(os.fsencode(root)):
+        for folder, folders, files in walk(os.fsencode(root)):
             own[index] += os.lstat(folder).st_blocks * 512
             for name in files + [f for f in folders if os.path.islink(os.path.join(folder, f))]:
                 st = os.lstat(os.path.join(folder, name))

@@ -8,12 +8,13 @@ import subprocess
 import pytest
 
 from vhpi.act.relink import relink_tree
+from tests.integration.helpers import walk
 
 
 def _describe(root):
     """Every entry: files by inode, folders by owner, mode, times and xattrs."""
     found = {}
-    for folder, folders, files in os.walk(root):
+    for folder, folders, files in walk(root):
         for name in folders + files:
             path = os.path.join(folder, name)
             info = os.lstat(path)

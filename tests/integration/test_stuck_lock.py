@@ -14,9 +14,8 @@ import subprocess
 import time
 
 import pytest
-import yaml
 
-from tests.integration.helpers import vhpi
+from tests.integration.helpers import second_job, vhpi, write_jobs
 from vhpi.act.heartbeat import seconds_since_boot
 from vhpi.act.job_lock import RUN, holder_file
 
@@ -34,21 +33,11 @@ def living_pid():
 
 def _two_jobs(world, source_timeout=30):
     """The world's job plus a second one with its own source and destination."""
-    other_source, other_dest = world.root / "other-source", world.root / "other-dest"
-    for folder in (other_source, other_dest):
-        folder.mkdir()
-    (other_source / ".backup_valid").write_text("")
-    (other_dest / ".backup_destination").write_text("")
-    (other_source / "b.txt").write_text("b")
+    other_source, other_dest = second_job(world)
     (world.source / "a.txt").write_text("a")
-    jobs = [{"name": name, "source_ip": "127.0.0.1", "rsync_src": str(src), "rsync_dest": str(dst),
-             "snapshots": {"hourly": 2, "daily": 2}}
-            for name, src, dst in (("laptop", world.source, world.dest),
-                                   ("photos", other_source, other_dest))]
-    world.config.write_text(yaml.safe_dump({
-        "app_cfg": {"intervals": {"hourly": HOUR, "daily": 24 * HOUR},
-                    "source_timeout": source_timeout},
-        "jobs_cfg": jobs}))
+    write_jobs(world, [("laptop", world.source, world.dest, {"hourly": 2, "daily": 2}),
+                       ("photos", other_source, other_dest, {"hourly": 2, "daily": 2})],
+               {"hourly": HOUR, "daily": 24 * HOUR}, source_timeout=source_timeout)
     return other_dest
 
 

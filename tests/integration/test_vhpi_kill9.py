@@ -9,7 +9,7 @@ import signal
 import time
 
 from tests.integration.helpers import (job_line, lock_free, manifest, numbers, start_vhpi, vhpi,
-                                       work_leftovers, write_config, write_files)
+                                       walk, work_leftovers, write_config, write_files)
 
 KEEP = {"hourly": 3, "daily": 2, "weekly": 2}
 INTERVALS = {"hourly": 3600, "daily": 86400, "weekly": 604800}
@@ -27,7 +27,7 @@ def _evolve(source, trial):
                              for d in range(FOLDERS) for f in range(FILES_PER_FOLDER)}, mtime=mtime)
     else:
         existing = sorted(os.path.relpath(os.path.join(folder, name), source)
-                          for folder, _, names in os.walk(source) for name in names
+                          for folder, _, names in walk(source) for name in names
                           if name.endswith(".txt"))
         changed = rng.sample(existing, 60)
         write_files(source, {name: f"{name} v{trial}\n" + "x" * trial for name in changed[:50]},
@@ -112,7 +112,7 @@ def _find_temp_file(world, name):
     """rsync's temporary copy of `name`, wherever rsync writes it: `.name.XXXXXX` beside
     the file, or `name.XXXXXX` in a --temp-dir."""
     pattern = re.compile(r"\.?" + re.escape(name) + r"\.[A-Za-z0-9]{6}")
-    for folder, _, files in os.walk(world.dest):
+    for folder, _, files in walk(world.dest):
         for candidate in files:
             if pattern.fullmatch(candidate):
                 return os.path.join(folder, candidate)

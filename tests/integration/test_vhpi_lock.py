@@ -2,15 +2,14 @@
 destination skips it at once, and vhpi killed with SIGKILL alone takes its children with
 it (they hold none of its locks), so the next run can finish the job."""
 
-import fcntl
 import os
 import signal
 import time
 
 import pytest
 
-from tests.integration.helpers import (assert_same_listing, listing, manifest, start_vhpi, vhpi,
-                                       work_leftovers, write_files)
+from tests.integration.helpers import (assert_same_listing, listing, lock_free, manifest, start_vhpi,
+                                       vhpi, work_leftovers, write_files)
 
 SLEEP = 5
 
@@ -36,20 +35,6 @@ def _wait_for(path, timeout=20):
     while not path.exists():
         assert time.monotonic() < deadline, f"{path} never appeared"
         time.sleep(0.02)
-
-
-def _lock_is_free(world) -> bool:
-    """True when neither the run lock nor the destination's lock is held."""
-    for path, flags in ((world.vhpi_home / "vhpi.lock", os.O_RDWR),
-                        (world.dest, os.O_RDONLY | os.O_DIRECTORY)):
-        fd = os.open(path, flags)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        finally:
-            os.close(fd)  # closing drops our lock again
-    return True
 
 
 def test_a_second_run_skips_the_destination_the_first_is_working_on(world, slow_rsync):
@@ -123,7 +108,7 @@ def test_a_child_never_outlives_vhpi_killed_alone_and_holds_no_lock(world, hangi
         while _alive(child):
             assert time.monotonic() < deadline, "vhpi's child outlived it"
             time.sleep(0.02)
-        assert _lock_is_free(world)
+        assert lock_free(world, world.dest)
     finally:
         try:
             os.killpg(first.pid, signal.SIGKILL)

@@ -5,7 +5,7 @@ import os
 
 
 from tests.integration.helpers import (assert_same_listing, ino, listing, manifest, read, vhpi,
-                                       work_leftovers, write_config, write_files)
+                                       walk, work_leftovers, write_config, write_files)
 
 
 def test_deleted_files_and_folders_leave_the_new_snapshot_only(world):
@@ -79,14 +79,14 @@ def test_excludes_from_the_library_and_the_job_keep_files_out(world):
     for snapshot in ("backup.latest", "hourly.0", "daily.0"):
         root = world.dest / snapshot
         found = {os.path.relpath(os.path.join(folder, name), root)
-                 for folder, _, names in os.walk(root) for name in names}
+                 for folder, _, names in walk(root) for name in names}
         assert found == expected, snapshot
 
     write_files(world.source, {"new.tmp": "x", "cache/e.txt": "x", "secret2": "x", "new.txt": "new"})
     vhpi(world, at="+2h", code=0)
     root = world.dest / "hourly.0"
     found = {os.path.relpath(os.path.join(folder, name), root)
-             for folder, _, names in os.walk(root) for name in names}
+             for folder, _, names in walk(root) for name in names}
     assert found == expected | {"new.txt"}
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import stat
 
-from typing import Dict, Iterable, Tuple
+from typing import Dict, Iterable, Optional, Tuple
 
 from vhpi.act.tree_edit import _open_parent
+from vhpi.decide.copy_check import EntryFacts, facts_from_stat
 
 Times = Tuple[int, int]
 
@@ -107,5 +108,19 @@ def _lstat_below(root: str, relative: bytes) -> os.stat_result:
     fd, name = _open_parent(root, relative)
     try:
         return os.lstat(name, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def entry_facts(root: str, relative: bytes) -> Optional[EntryFacts]:
+    """Return what `relative` below `root` is (vhpi.decide.copy_check), None when missing."""
+    try:
+        fd, name = _open_parent(root, relative)
+    except OSError:
+        return None
+    try:
+        return facts_from_stat(os.lstat(name, dir_fd=fd), lambda: os.readlink(name, dir_fd=fd))
+    except OSError:
+        return None
     finally:
         os.close(fd)

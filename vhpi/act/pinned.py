@@ -30,10 +30,10 @@ from __future__ import annotations
 import fcntl
 import os
 import resource
-import stat
 from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from vhpi.act.processes import FIRST_FREE_FD
+from vhpi.decide.copy_check import FILE, SYMLINK, EntryFacts, facts_from_stat
 from vhpi.act.tree_edit import remove_tree
 
 #: The fd the source's top folder gets in a pinned pass's child.
@@ -159,11 +159,11 @@ def _open_below(parent: bytes, stack: List[Tuple[bytes, int]]) -> Optional[int]:
 
 
 def pin_parents(source: str, parents: Sequence[bytes], list_path: str,
-                identities: Optional[str] = None) -> Callable[[], None]:
+                facts: Optional[str] = None) -> Callable[[], None]:
     """Return the `prepare` function for a pinned pass's child (see the top). With
-    `identities`, it also writes there (device, inode, entry) of each entry of the pass
-    (read from `list_path`) that is a regular file with more than one name, for vhpi to
-    link hard-linked names together."""
+    `facts`, it also writes there what each entry of the pass (read from `list_path`) is,
+    seen through its pinned folder (see write_facts), for vhpi to check the copies and to
+    link the names of hard-linked groups together."""
     def prepare() -> None:
         _raise_fd_limit(parent_fd(len(parents)) + 64)
         root = os.open(source, os.O_RDONLY | os.O_DIRECTORY)
@@ -184,8 +184,8 @@ def pin_parents(source: str, parents: Sequence[bytes], list_path: str,
             os.close(fd)
         for index in unreachable:  # stays /dev/null: "not a directory", its entries vanished
             os.set_inheritable(parent_fd(index), True)
-        if identities is not None:
-            _write_identities(identities, parents, set(unreachable), list_path)
+        if facts is not None:
+            write_facts(facts, parents, set(unreachable), list_path)
     return prepare
 
 
@@ -200,12 +200,13 @@ def _hold_numbers(count: int) -> None:
     os.close(placeholder)
 
 
-def _write_identities(path: str, parents: Sequence[bytes], unreachable: set,
-                      list_path: str) -> None:
-    """Append b'<dev> <ino> <entry>\\0' for each regular file with several names among the
-    entries listed in `list_path` whose parent was reached."""
+def write_facts(path: str, parents: Sequence[bytes], unreachable: set, list_path: str) -> None:
+    """Write to `path`, for each entry listed in `list_path` whose parent was reached, a
+    record of seven NUL-terminated fields: entry, kind, size, mtime_ns, device, inode
+    (the last two only for regular files with more than one name, else empty) and symlink
+    target (read back by read_facts)."""
     index_of = {parent: index for index, parent in enumerate(parents)}
-    with open(list_path, "rb") as listed, open(path, "ab") as out:
+    with open(list_path, "rb") as listed, open(path, "wb") as out:
         for entry in listed.read().split(b"\0")[:-1]:
             parent, _, name = entry.rpartition(b"/")
             index = index_of.get(parent)
@@ -214,7 +215,24 @@ def _write_identities(path: str, parents: Sequence[bytes], unreachable: set,
             fd = parent_fd(index) if parents else ROOT_FD
             try:
                 info = os.lstat(name, dir_fd=fd)
+                facts = facts_from_stat(info, lambda: os.readlink(name, dir_fd=fd))
             except OSError:
                 continue
-            if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
-                out.write(b"%d %d %s\0" % (info.st_dev, info.st_ino, entry))
+            linked = facts.kind == FILE and info.st_nlink > 1
+            out.write(b"\0".join((entry, facts.kind.encode(), b"%d" % facts.size,
+                                   b"%d" % facts.mtime_ns,
+                                   b"%d" % info.st_dev if linked else b"",
+                                   b"%d" % info.st_ino if linked else b"",
+                                   facts.target or b"")) + b"\0")
+
+
+def read_facts(path: str) -> Iterator[Tuple[bytes, EntryFacts, Optional[bytes]]]:
+    """Yield (entry, its EntryFacts, its identity `device inode` when it is a regular file
+    with more than one name, else None) from a file write_facts made."""
+    with open(path, "rb") as handle:
+        fields = handle.read().split(b"\0")
+    for start in range(0, len(fields) - 1, 7):
+        entry, kind, size, mtime, device, inode, target = fields[start:start + 7]
+        facts = EntryFacts(kind.decode(), int(size), int(mtime),
+                           target if kind == SYMLINK.encode() else None)
+        yield entry, facts, (device + b" " + inode) if device else None

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from vhpi.act.checkpoints import checkpoint
-from vhpi.act.latest_names import folder_times, link_name, make_folder, restore_folder_times
+from vhpi.act.latest_names import (entry_facts, folder_times, link_name, make_folder,
+                                   restore_folder_times)
 from vhpi.act.layout import Layout
-from vhpi.act.pinned import build_shadow, depth_of, parent_of, passes, pin_parents, root_reader
+from vhpi.act.pinned import (build_shadow, depth_of, parent_of, passes, pin_parents, read_facts,
+                             root_reader)
 from vhpi.act.processes import ChildFailed, Ending, Limits, run_in_child, run_streaming
 from vhpi.act.progress import TerminalProgress
 from vhpi.act.source import source_problem
@@ -23,7 +25,9 @@ from vhpi.act.tree_edit import remove_entry, remove_tree
 from vhpi.config.model import Job
 from vhpi.decide.itemize import (Item, LinkSplit, SplitChooser, UnsafeItemPath, first_split,
                                  parse_item_line)
+from vhpi.decide.copy_check import copied_from_elsewhere
 from vhpi.decide.rsync_argv import dry_run_argv, mirror_argv, transfer_argv
+from vhpi.decide.rsync_options import follows_symlinks, keeps_times
 from vhpi.decide.rsync_result import (RsyncOutcome, classify_copy_pass, classify_exit, is_error_line,
                                      is_missing_source_line, parse_stats)
 
@@ -260,7 +264,7 @@ class _Copying:
     log: logging.Logger
     report: TransferReport
     progress: Optional[TerminalProgress]
-    identities: Optional[str] = None
+    groups: Optional[BinaryIO] = None
     missing: int = 0
     problem: Optional[RsyncOutcome] = None
 
@@ -291,7 +295,8 @@ def _pinned_pass(copying: _Copying, parents: Tuple[bytes, ...], list_path: str,
     progress = copying.progress if shown else None
     argv = transfer_argv(job.rsync_options, excludes, reader, layout.latest, list_path,
                          _temp_dir(layout), progress=progress is not None)
-    prepare = pin_parents(job.source, parents, list_path, copying.identities)
+    facts = os.path.join(layout.work, "pinned.facts")
+    prepare = pin_parents(job.source, parents, list_path, facts)
     copied = _run_rsync(argv, copying.log, _limits(job), progress=progress, prepare=prepare)
     if shown:
         for name, value in copied.stats.items():
@@ -302,7 +307,33 @@ def _pinned_pass(copying: _Copying, parents: Tuple[bytes, ...], list_path: str,
         copying.problem = result
     elif result.warning:
         copying.missing += copied.missing
+    if result.ok and os.path.exists(facts):
+        copying.missing += _check_copies(copying, facts)
     remove_tree(os.path.join(layout.work, "pinned"))
+    if os.path.exists(facts):
+        os.unlink(facts)
+
+
+def _check_copies(copying: _Copying, facts: str) -> int:
+    """Take out of backup.latest every copy of the pass that cannot have come from the
+    entry its child pinned (vhpi.decide.copy_check), and note the names of hard-linked
+    groups for _link_groups; return how many copies were taken out."""
+    latest, options = copying.layout.latest, copying.job.rsync_options
+    times_kept, links_followed = keeps_times(options), follows_symlinks(options)
+    taken_out = 0
+    for entry, pinned_facts, identity in read_facts(facts):
+        copied = entry_facts(latest, entry)
+        if copied is None:
+            continue  # not copied: rsync counted it as vanished
+        if copied_from_elsewhere(pinned_facts, copied, times_kept, links_followed):
+            copying.log.warning("job %s: %s changed while it was copied (or the share led "
+                                "rsync elsewhere); it is left out of this snapshot",
+                                copying.job.name, entry.decode("utf-8", "backslashreplace"))
+            remove_entry(latest, entry, is_dir=copied.kind == "d")
+            taken_out += 1
+        elif identity is not None and copying.groups is not None:
+            copying.groups.write(identity + b" " + entry + b"\0")
+    return taken_out
 
 
 def _entries_by_depth(path: str, work: str) -> Dict[int, str]:
@@ -363,16 +394,15 @@ def _link_names(lists: _ItemLists, latest: str) -> int:
     return missing
 
 
-def _link_groups(identities: str, latest: str) -> None:
+def _link_groups(groups: str, latest: str) -> None:
     """Make the copied names of each hard-linked group of the source (same device and
-    inode there) one inode again in backup.latest: each was copied in the pass of its own
-    folder depth."""
-    groups: Dict[bytes, List[bytes]] = {}
-    if os.path.exists(identities):
-        for record in _read_list(identities):
-            device, inode, entry = record.split(b" ", 2)
-            groups.setdefault(device + b" " + inode, []).append(entry)
-    for first, *others in groups.values():
+    inode there, as the passes' children saw them) one inode again in backup.latest: each
+    name was copied in the pass of its own folder depth."""
+    found: Dict[bytes, List[bytes]] = {}
+    for record in _read_list(groups):
+        device, inode, entry = record.split(b" ", 2)
+        found.setdefault(device + b" " + inode, []).append(entry)
+    for first, *others in found.values():
         for other in others:
             link_name(latest, other, first)
 
@@ -381,33 +411,31 @@ def _copy_listed(copying: _Copying, lists: _ItemLists) -> None:
     """Copy the listed paths: one pinned pass per parent depth, deepest first (so a
     folder's attributes, set in the pass of its own parent's depth, come after everything
     written into it), then the names of hard-linked groups, then the top folder."""
-    job, latest = copying.job, copying.layout.latest
-    if lists.group_members:
-        copying.identities = os.path.join(copying.layout.work, "identities.list")
+    job, latest, work = copying.job, copying.layout.latest, copying.layout.work
+    list_path, groups = os.path.join(work, "pass.list"), os.path.join(work, "groups.list")
     try:
-        depth_files = _entries_by_depth(lists.paths["copy"], copying.layout.work)
-    except OSError as error:
-        _no_room_for_work_files(copying, error)
-        return
-    list_path = os.path.join(copying.layout.work, "pass.list")
-    try:
-        for depth in sorted(depth_files, reverse=True):
-            for parents in passes(_read_list(depth_files[depth]), list_path):
-                if copying.problem is None:
-                    _pinned_pass(copying, parents, list_path, job.excludes)
-            os.unlink(depth_files[depth])
+        depth_files = _entries_by_depth(lists.paths["copy"], work)
+        with ExitStack() as stack:
+            if lists.group_members:
+                copying.groups = stack.enter_context(open(groups, "wb"))
+            for depth in sorted(depth_files, reverse=True):
+                for parents in passes(_read_list(depth_files[depth]), list_path):
+                    if copying.problem is None:
+                        _pinned_pass(copying, parents, list_path, job.excludes)
+                os.unlink(depth_files[depth])
+        copying.groups = None
         if copying.problem is None:
             copying.missing += _link_names(lists, latest)
-            if copying.identities is not None:
-                _link_groups(copying.identities, latest)
+            if lists.group_members:
+                _link_groups(groups, latest)
         if lists.counts["root"] and copying.problem is None:
             with open(list_path, "wb") as handle:
                 handle.write(b".\0")
             _pinned_pass(copying, (), list_path, (*job.excludes, TOP_LEVEL_ENTRIES), shown=False)
     except OSError as error:  # a work file that the disk had no room for
         _no_room_for_work_files(copying, error)
-    for leftover in (list_path, copying.identities):
-        if leftover is not None and os.path.exists(leftover):
+    for leftover in (list_path, groups):
+        if os.path.exists(leftover):
             os.unlink(leftover)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 #: Used when a job gives no `rsync_options`: archive mode plus hard links (-H), ACLs (-A),
 #: extended attributes (-X) and sparse files (-S), which -a alone does not keep; --delete
@@ -134,3 +134,33 @@ def without_delete_options(words: Tuple[str, ...]) -> Tuple[str, ...]:
 def deletes_extraneous(words: Tuple[str, ...]) -> bool:
     """True when the options make rsync delete files that are not in the source."""
     return any(long_option_name(w) in DELETE_OPTIONS for w in words)
+
+
+def _last_says(words: Tuple[str, ...], on_short: str, on_long: Tuple[str, ...],
+               off_long: Tuple[str, ...]) -> Optional[bool]:
+    """Return what the last word that sets or clears one option says (True: set), or None
+    when none does: `on_short` letters in short bundles, `on_long` / `off_long` words."""
+    said: Optional[bool] = None
+    for word in words:
+        if word.startswith("--"):
+            name = long_option_name(word)
+            if name in on_long:
+                said = True
+            elif name in off_long:
+                said = False
+        elif word.startswith("-") and any(letter in on_short for letter in short_option_letters(word)):
+            said = True
+    return said
+
+
+def keeps_times(words: Tuple[str, ...]) -> bool:
+    """True when the options make rsync give copies their source's modification time
+    (-t, or -a which implies it, unless a later --no-times / --no-t takes it back)."""
+    return bool(_last_says(words, "ta", ("--times", "--archive"), ("--no-times", "--no-t")))
+
+
+def follows_symlinks(words: Tuple[str, ...]) -> bool:
+    """True when the options make rsync copy what (some) symlinks point to instead of the
+    symlinks (-L, -k, --copy-links, --copy-unsafe-links, --copy-dirlinks)."""
+    return bool(_last_says(words, "Lk", ("--copy-links", "--copy-unsafe-links",
+                                         "--copy-dirlinks"), ()))
