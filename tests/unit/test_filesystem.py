@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from vhpi.act import filesystem
-from vhpi.act.filesystem import (PROBE_PREFIX, FileSystem, MountEntry, describe_mount,
-                                 filesystem_of, format_signature, hard_link_problem,
-                                 mount_entry_of, no_hard_links_message, parse_mountinfo_line,
-                                 read_mountinfo, try_hard_link, unescape)
+from vhpi.act.filesystem import (PROBE_PREFIX, describe_mount, filesystem_of, hard_link_problem,
+                                 mount_entry_of, read_mountinfo, try_hard_link)
+from vhpi.decide.filesystems import (FileSystem, MountEntry, format_signature, no_hard_links_message,
+                                     parse_mountinfo_line, unescape)
 
 
 def test_a_mountinfo_line_with_optional_fields_and_escapes():

@@ -51,7 +51,6 @@ class Ending(enum.Enum):
     STALLED = "stalled"          # killed: no progress for stall_after seconds
     TIMED_OUT = "timed out"      # killed: ran past its deadline
     NOT_STARTED = "not started"  # the program could not be started (code 127)
-    STOPPED = "stopped"          # killed because vhpi itself was stopped
 
 
 @dataclass(frozen=True)

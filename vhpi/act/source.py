@@ -19,20 +19,11 @@ from typing import List, Optional, Sequence
 from vhpi.act.layout import SOURCE_MARK
 from vhpi.act.processes import ChildFailed, Ending, run_in_child, run_in_children
 from vhpi.decide.paths import nesting_problem
-from vhpi.decide.source_look import SourceLook, SourceState, source_message
+from vhpi.decide.source_look import SourceLook, SourceState, kind_of_mode, source_message
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 #: How many names `holds_files` reads at most from a source without its sentinel.
 _NAMES_TO_LOOK_AT = 2
-
-
-def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                       (stat.S_ISLNK, "a symlink"), (stat.S_ISCHR, "a device"),
-                       (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return name
-    return "not a regular file"
 
 
 def _holds_files(source: str) -> bool:
@@ -58,7 +49,7 @@ def look_here(source: str) -> SourceLook:
     except OSError as error:
         return SourceLook(SourceState.UNREADABLE, detail=error.strerror or str(error))
     if not stat.S_ISREG(info.st_mode):
-        return SourceLook(SourceState.NOT_A_FILE, real_path, detail=_kind(info.st_mode))
+        return SourceLook(SourceState.NOT_A_FILE, real_path, detail=kind_of_mode(info.st_mode))
     try:
         os.close(os.open(os.path.join(source, SOURCE_MARK), _OPEN_FLAGS))
     except OSError as error:

@@ -8,6 +8,7 @@ mounted, and marking it would make the next run mirror an empty folder with --de
 from __future__ import annotations
 
 import enum
+import stat
 from dataclasses import dataclass
 from typing import Optional
 
@@ -35,6 +36,16 @@ class SourceLook:
     real_path: Optional[str] = None
     holds_files: Optional[bool] = None
     detail: str = ""
+
+
+def kind_of_mode(mode: int) -> str:
+    """Given a file mode, return the words for what is in the sentinel's place."""
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISLNK, "a symlink"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 def source_message(look: SourceLook, source: str) -> str:
