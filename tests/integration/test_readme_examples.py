@@ -1,8 +1,10 @@
 """The README's example outputs are what the commands print: scripts/readme_examples.py
 runs them on a fixed world at fixed fake times, and every `$ vhpi ...` block in the README
 must match its output. Only what differs from machine to machine is masked: free space
-figures, how long rsync took, the way the host check reached 127.0.0.1, the rsync version
-(Debian 12 has 3.2.7 and 3.5.0) and the type of the file system the example lives on."""
+figures, how long rsync took, how many bytes it sent (its file lists carry nanosecond
+times, which take more or fewer bytes), the way the host check reached 127.0.0.1, the
+rsync version (Debian 12 has 3.2.7 and 3.5.0) and the type of the file system the example
+lives on."""
 
 import re
 import sys
@@ -17,6 +19,7 @@ import readme_examples  # noqa: E402
 MACHINE_FIGURES = re.compile(r"\d[\d,.]*")
 HOST_CHECK = re.compile(r"\(checked with .*\)$")
 RSYNC_SECONDS = re.compile(r"rsync \d+\.\d s")
+BYTES_SENT = re.compile(r"\d+(\.\d)? (B|KiB|MiB|GiB) sent")
 RSYNC_VERSION = re.compile(r"(rsync: version )\d+\.\d+\.\d+")
 HARD_LINKS = re.compile(r"(hard links work) \(.*\)$")
 
@@ -27,6 +30,7 @@ def _masked(text: str) -> str:
         if "free" in line:
             line = MACHINE_FIGURES.sub("#", line)
         line = RSYNC_SECONDS.sub("rsync # s", line)
+        line = BYTES_SENT.sub("# sent", line)
         line = RSYNC_VERSION.sub(r"\1#", line)
         line = HARD_LINKS.sub(r"\1 (…)", line)
         lines.append(HOST_CHECK.sub("(checked with …)", line))
