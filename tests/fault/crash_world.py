@@ -18,8 +18,8 @@ from typing import Dict, List, Optional, Tuple
 from tests.conftest import LIBFAKETIME
 from tests.fault.invariants import Ledger
 from tests.integration.helpers import (debug_log, describe, faketime_prefix, job_line, lock_free,
-                                       start_vhpi, vhpi, wait_or_kill_group, walk, work_leftovers,
-                                       write_config, write_files)
+                                       process_state, start_vhpi, vhpi, wait_or_kill_group, walk,
+                                       work_leftovers, write_config, write_files)
 
 KEEP = {"hourly": 3, "daily": 2, "weekly": 2}
 INTERVALS = {"hourly": 3600, "daily": 86400, "weekly": 604800}
@@ -95,15 +95,6 @@ def fake_clock(offset: str) -> Tuple[Optional[str], Dict[str, str]]:
     if LIBFAKETIME is None:
         return offset, {}
     return None, {"LD_PRELOAD": LIBFAKETIME, "FAKETIME": offset}
-
-
-def _state(pid: int) -> Optional[str]:
-    """The process's state letter (R, S, T, Z...) or None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rpartition(")")[2].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return None
 
 
 def _children(pid: int) -> list:
@@ -258,15 +249,15 @@ class CrashWorld:
                 pid = (_children(process.pid) or [pid])[0]
                 assert process.poll() is None and time.monotonic() < deadline, "vhpi never started"
                 time.sleep(0.0005)
-            while _state(pid) != "T":  # vhpi stops itself at the checkpoint
+            while process_state(pid) != "T":  # vhpi stops itself at the checkpoint
                 assert process.poll() is None and time.monotonic() < deadline, "vhpi never paused"
                 time.sleep(0.0005)
             cp = _children(pid)
             assert len(cp) == 1, f"vhpi paused at cp-started with children {cp}"
             target = _argv(cp[0])[-1]  # cp -al -- backup.latest <target>
-            while _state(cp[0]) not in ("Z", None) and not _has_entries(target):
+            while process_state(cp[0]) not in ("Z", None) and not _has_entries(target):
                 time.sleep(0.0002)
-            running = _state(cp[0]) not in ("Z", None)
+            running = process_state(cp[0]) not in ("Z", None)
         finally:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()

@@ -19,7 +19,7 @@ import pytest
 
 from tests.fault.fault_helpers import (assert_history_kept, assert_no_work_left, build_history,
                                        snapshot_record, vhpi)
-from tests.integration.helpers import manifest, vhpi_argv, write_files
+from tests.integration.helpers import manifest, running, vhpi_argv, write_files
 
 BIG = 12 << 20  # 12 s at 1 MB/s: rsync must not finish it on its own
 
@@ -78,17 +78,9 @@ def _start_copying(world):
 
 def _wait_gone(pids, seconds=2.0) -> None:
     deadline = time.monotonic() + seconds
-    while any(os.path.exists(f"/proc/{pid}") and _state(pid) != "Z" for pid in pids):
+    while any(running(pid) for pid in pids):
         assert time.monotonic() < deadline, f"still running: {pids}"
         time.sleep(0.02)
-
-
-def _state(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "gone"
 
 
 def _send(process, world, how: str) -> int:

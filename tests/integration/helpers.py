@@ -286,6 +286,20 @@ def human(count: int) -> str:
     return f"{value:.1f} TiB"
 
 
+def process_state(pid: int) -> Optional[str]:
+    """Return the state letter of process `pid` (R, S, D, T, Z...), None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def running(pid: int) -> bool:
+    """True while process `pid` exists and has not ended (a zombie has)."""
+    return process_state(pid) not in (None, "Z")
+
+
 def walk(root):
     """Yield (folder, subfolders, files) for every folder below `root` (str or bytes), top
     down, as os.walk does (a symlink to a folder counts as a subfolder and is not entered;

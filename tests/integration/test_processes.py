@@ -13,6 +13,7 @@ import sys
 import textwrap
 import time
 
+from tests.integration.helpers import running
 from vhpi.act import pinned
 from vhpi.act.processes import (Ending, Limits, run_and_read, run_in_child, run_in_children,
                                 run_streaming, start_in_background, finish_background)
@@ -108,17 +109,9 @@ def test_a_child_dies_with_the_process_that_started_it(tmp_path):
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     deadline = time.monotonic() + 5
-    while os.path.exists(f"/proc/{child}") and _state(child) != "Z":
+    while running(child):
         assert time.monotonic() < deadline, "the child outlived its parent"
         time.sleep(0.01)
-
-
-def _state(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "gone"
 
 
 def _double(value):

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from tests.integration.helpers import (assert_same_listing, listing, lock_free, manifest, start_vhpi,
-                                       vhpi, work_leftovers, write_files)
+from tests.integration.helpers import (assert_same_listing, listing, lock_free, manifest, running,
+                                       start_vhpi, vhpi, work_leftovers, write_files)
 
 SLEEP = 5
 
@@ -84,14 +84,6 @@ def hanging_rsync(world):
     return {"PATH": f"{folder}{os.pathsep}{real_path}", "VHPI_TEST_MARKER": str(marker)}, marker
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_a_child_never_outlives_vhpi_killed_alone_and_holds_no_lock(world, hanging_rsync):
     env, marker = hanging_rsync
     write_files(world.source, {"a.txt": "a"})
@@ -101,11 +93,11 @@ def test_a_child_never_outlives_vhpi_killed_alone_and_holds_no_lock(world, hangi
         while not marker.read_text().strip():
             time.sleep(0.01)
         child = int(marker.read_text())
-        assert _alive(child)
+        assert running(child)
         os.kill(first.pid, signal.SIGKILL)  # vhpi alone: its child is in a group of its own
         first.wait()
         deadline = time.monotonic() + 5
-        while _alive(child):
+        while running(child):
             assert time.monotonic() < deadline, "vhpi's child outlived it"
             time.sleep(0.02)
         assert lock_free(world, world.dest)

@@ -343,8 +343,9 @@ class _Watch:
         self.next_look = child.started + self._look_every()
 
     def _look_every(self) -> float:
-        stall = self.limits.stall_after
-        return TICK_SECONDS if stall is None else max(0.1, min(TICK_SECONDS, stall / 10))
+        limits = [limit / 10 for limit in (self.limits.stall_after, self.limits.deadline)
+                  if limit is not None]
+        return max(0.05, min([TICK_SECONDS, *limits]))
 
     def progressed(self) -> None:
         """The child showed progress (it wrote output)."""
@@ -364,10 +365,11 @@ class _Watch:
             return Ending.TIMED_OUT
         if self.limits.stall_after is None:
             return None
-        if now - self.last_progress >= self.limits.stall_after / 2:
+        if now - self.last_progress >= self._look_every():  # no output since the last look
             activity = group_activity(self.child.pgid)
-            if activity != self.activity:
-                self.activity, self.last_progress = activity, now
+            if self.activity is not None and activity != self.activity:
+                self.last_progress = now
+            self.activity = activity
         if now - self.last_progress > self.limits.stall_after:
             return Ending.STALLED
         return None

@@ -35,6 +35,7 @@ from vhpi.actions.run_context import JobFailed, Run
 from vhpi.config.model import Config, Job
 from vhpi.decide.due import clamp_to_now, clock_is_behind, due_intervals, newest_recorded_time
 from vhpi.decide.outcome import JobResult, Outcome, run_is_fine
+from vhpi.decide.paths import is_inside
 from vhpi.decide.snapshot_names import snapshot_numbers
 from vhpi.decide.stuck import Busy, busy_verdict
 from vhpi.decide.units import format_moment, human_duration
@@ -52,7 +53,7 @@ def run_backup(config: Config, run: Run) -> int:
 
 
 def run_jobs(config: Config, run: Run) -> List[JobResult]:
-    """Run every job in order; return each one's JobResult (job_name set)."""
+    """Run every job in order; return their JobResults, in the config's order."""
     return [run_job(job, config.intervals, run, config.path) for job in config.jobs]
 
 
@@ -105,7 +106,7 @@ def _run_and_log(job: Job, intervals: Mapping[str, int], run: Run,
     except OSError as error:
         run.log.debug("job %s: unexpected error", job.name, exc_info=True)
         vanished = destination_problem(Layout(job.destination), used_before=True)
-        result = JobResult(Outcome.FAILED, f"FAILED: {vanished or _describe_os_error(error)}; "
+        result = JobResult(Outcome.FAILED, f"FAILED: {vanished or _describe_os_error(error, job)}; "
                                            f"nothing more was rotated")
     except Stopped as stop:
         stop.job = stop.job or job.name
@@ -123,11 +124,15 @@ def _run_and_log(job: Job, intervals: Mapping[str, int], run: Run,
     return result
 
 
-def _describe_os_error(error: OSError) -> str:
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"the destination disk is full ({error.strerror})"
-    if error.errno == errno.EROFS:
-        return "the destination is mounted read-only"
+def _describe_os_error(error: OSError, job: Job) -> str:
+    """Return the words for an error of the job's own steps, naming the disk it hit (the
+    destination, or another one: a temporary file of a hook on a full SD card, say)."""
+    where = os.fsdecode(error.filename) if isinstance(error.filename, (str, bytes)) else None
+    elsewhere = where is not None and not is_inside(os.path.abspath(where), job.destination)
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        disk = f"the disk holding {os.path.dirname(where)}" if elsewhere else "the destination disk"
+        state = "is mounted read-only" if error.errno == errno.EROFS else "is full"
+        return f"{disk} {state} ({error.strerror})"
     where = f": {error.filename}" if error.filename else ""
     return f"{error.strerror or error}{where}"
 
