@@ -17,7 +17,7 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(include=["vhpi", "vhpi.*"]),
     install_requires=["PyYAML>=5.3", "schema>=0.7", "pythonping>=1.1"],
-    extras_require={"test": ["pytest>=7", "fusepy>=3.0.1"]},
+    extras_require={"test": ["pytest>=7", "fusepy>=3.0.1", "ruff==0.17.6"]},
     entry_points={"console_scripts": ["vhpi = vhpi.main:main"]},
     classifiers=[
         "Environment :: Console",

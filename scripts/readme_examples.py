@@ -15,6 +15,7 @@ from __future__ import annotations
 import calendar
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -98,8 +99,39 @@ def examples() -> List[Tuple[str, str]]:
     return [(command, output.rstrip("\n")) for command, output in shown]
 
 
+#: a README block of examples: "$ vhpi …" lines, each followed by its output
+EXAMPLE_BLOCK = re.compile(r"```\n(\$ vhpi .*?)```", flags=re.S)
+
+
+def update_readme(path: str, made: List[Tuple[str, str]]) -> None:
+    """Write the outputs in `made` into the README at `path`, example by example, in
+    order; the README must show the same command lines in the same order."""
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    pending = iter(made)
+
+    def fill(block: "re.Match") -> str:
+        parts = []
+        for part in re.split(r"\n\n(?=\$ vhpi )", block.group(1).strip("\n")):
+            command, output = next(pending)
+            if part.partition("\n")[0] != f"$ {command}":
+                sys.exit(f"readme_examples: the README shows {part.partition(chr(10))[0]!r} "
+                         f"where the script runs `{command}`")
+            parts.append(f"$ {command}\n{output}")
+        return "```\n" + "\n\n".join(parts) + "\n```"
+
+    text = EXAMPLE_BLOCK.sub(fill, text)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
 def main() -> int:
-    for command, output in examples():
+    """Print every example; with `--update README.md`, write them into that file instead."""
+    made = examples()
+    if sys.argv[1:2] == ["--update"]:
+        update_readme(sys.argv[2], made)
+        return 0
+    for command, output in made:
         print(f"$ {command}\n{output}\n")
     return 0
 

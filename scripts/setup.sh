@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Sets up vhpi from this checkout on Debian / Raspberry Pi OS:
 #   - Debian packages: rsync (the one runtime dependency), and for the tests faketime,
-#     iputils-ping, attr, acl, and fuse, libfuse2, e2fsprogs and mount for the FUSE
+#     iputils-ping, attr, acl, and fuse3, libfuse2, sshfs, e2fsprogs and mount for the FUSE
 #     fault stand-ins (apt-get; needs root or sudo; skipped when present);
 #   - a virtual environment .venv with vhpi installed (editable), pytest and fusepy.
 # Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(rsync faketime iputils-ping attr acl util-linux fuse libfuse2 e2fsprogs mount exfatprogs exfat-fuse dosfstools fusefat btrfs-progs)
+packages=(rsync faketime iputils-ping attr acl util-linux fuse3 libfuse2 sshfs e2fsprogs mount exfatprogs exfat-fuse dosfstools fusefat btrfs-progs)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

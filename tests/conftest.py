@@ -1,17 +1,22 @@
-"""Shared test helpers: a throw-away vhpi world (source, destination, home, config) and a way
-to run `python -m vhpi.main` in it as a real subprocess."""
+"""Shared test helpers: a throw-away vhpi world (source, destination, home, config), the fake
+clocks (libfaketime's environment for a real process, `Clock` for code that takes a clock)
+and a skip for tests that need root. tests.integration.helpers runs vhpi in a world."""
 
 from __future__ import annotations
 
 import glob
+import math
 import os
+import re
 import subprocess
-import sys
+import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional
 
 import pytest
 import yaml
+
+from vhpi.decide.paths import state_folder
 
 REPO = Path(__file__).resolve().parent.parent
 #: libfaketime, preloaded directly. The `faketime` command would also make a named shared
@@ -21,15 +26,39 @@ LIBFAKETIME = next(iter(sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1")
                         + glob.glob("/usr/lib/faketime/libfaketime.so.1")), None)
 
 
-def faketime_prefix(spec: Optional[str]) -> List[str]:
-    """Return an argv prefix that runs a command under libfaketime's FAKETIME `spec`:
-    '+2h' / '-400d' move the clock, '@2026-03-29 01:30:00' starts it there,
-    '1970-01-02 00:00:00' freezes it there. An empty list for None."""
-    if spec is None:
-        return []
+def fake_clock(at: Optional[str]) -> Dict[str, str]:
+    """Return the environment that runs a program under libfaketime with its clock at `at`:
+    an offset ('+2h', '-400d', '+90m') moves it; libfaketime's own forms
+    '@2026-03-29 01:30:00' (start there, ticking) and '1970-01-02 00:00:00' (frozen there)
+    are passed on as they are; any other time that `date -d` reads ('2026-10-25 00:30:00
+    UTC', '2026-10-25 02:30:00 +0200') becomes the offset to it, from which the clock ticks
+    on. An empty dict for None; the test is skipped when libfaketime is not installed.
+
+    Set it on the process that runs vhpi itself, not on a wrapper that changes user
+    (setpriv) before it: libfaketime's shared semaphore must be made by the user that runs
+    vhpi (tests.integration.helpers.vhpi_command does this)."""
+    if at is None:
+        return {}
     if LIBFAKETIME is None:
         pytest.skip("libfaketime is not installed (Debian package faketime)")
-    return ["env", f"LD_PRELOAD={LIBFAKETIME}", f"FAKETIME={spec}"]
+    if at[:1] in "+-" or re.fullmatch(r"@?\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", at):
+        spec = at
+    else:
+        target = int(subprocess.run(["date", "-d", at, "+%s"], check=True, capture_output=True,
+                                    text=True).stdout)
+        spec = f"{math.ceil(target - time.time()):+d}"  # never a moment before `at`
+    return {"LD_PRELOAD": LIBFAKETIME, "FAKETIME": spec}
+
+
+class Clock:
+    """A clock for code that takes one (vhpi.act.progress.TerminalProgress(clock=...)): it
+    says `now`, which the test moves on by hand."""
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def needs_root(reason: str):
@@ -54,7 +83,9 @@ class World:
 
     @property
     def vhpi_home(self) -> Path:
-        return self.home / ".very_hungry_pi"
+        """vhpi's folder for this world's config (~/.very_hungry_pi/configs/config-<hash>:
+        the config is not ~/.very_hungry_pi/config.yaml; see vhpi.decide.paths.state_folder)."""
+        return Path(state_folder(os.path.abspath(str(self.config)), str(self.home)))
 
     @property
     def info_log(self) -> str:
@@ -75,23 +106,6 @@ class World:
         env.update(extra)
         return env
 
-    def argv(self, *args: str, prefix: Sequence[str] = ()) -> list:
-        return [*prefix, sys.executable, "-m", "vhpi.main", "--config", str(self.config), *args]
-
-    def run(self, *args: str, prefix: Sequence[str] = (), check_code: Optional[int] = None,
-            **popen) -> subprocess.CompletedProcess:
-        """Run vhpi to the end; assert its exit code when `check_code` is given."""
-        result = subprocess.run(self.argv(*args, prefix=prefix), env=self.env(), cwd=self.root,
-                                capture_output=True, text=True, timeout=300, **popen)
-        if check_code is not None:
-            assert result.returncode == check_code, (result.returncode, result.stdout, result.stderr,
-                                                     self.info_log)
-        return result
-
-    def run_at(self, offset: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
-        """Run vhpi with the clock moved by `offset` (faketime syntax, e.g. '+2h', '-400d')."""
-        return self.run(*args, prefix=faketime_prefix(offset), **kwargs)
-
     def snapshots(self) -> list:
         return sorted(p.name for p in self.dest.iterdir() if p.name[0] != "." and p.name != "backup.latest")
 
@@ -99,3 +113,13 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path) -> World:
     return World(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _the_users_umask():
+    """Every test starts with umask 022 and the umask is restored after it: a test that
+    calls vhpi.main.main() in this process (which makes vhpi's umask private, 077) must not
+    leave it to later tests, whose own files would then be 0600 (a chmod to 0600 a no-op)."""
+    before = os.umask(0o022)
+    yield
+    os.umask(before)

@@ -16,6 +16,7 @@ from typing import List, Optional
 
 from vhpi.act.fd_walk import OpenPath, join, walk_tree
 from vhpi.act.processes import run_to_file
+from vhpi.decide.paths import state_folder
 from vhpi.decide.tree_compare import FOLDER
 
 DEMO_INTERVALS = {"quick": 2, "hourly": 3600}
@@ -99,7 +100,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     destination = os.path.join(root, "backups")
     print("\nSnapshots (inode, link count, path): unchanged files share one inode.")
     print("\n".join(snapshot_listing(destination)))
-    with open(os.path.join(root, "home", ".very_hungry_pi", "info.log"), encoding="utf-8") as handle:
+    state = state_folder(os.path.abspath(config), os.path.join(root, "home"))
+    with open(os.path.join(state, "info.log"), encoding="utf-8") as handle:
         print(f"\ninfo.log:\n{handle.read()}")
     print("$ vhpi status")
     status = run_vhpi(root, config, "status")

@@ -101,6 +101,13 @@ class SizeRotatingFileHandler(logging.FileHandler):
         if self.fallback is not None and record.levelno >= self.fallback.level:
             self.fallback.handle(record)
 
+    def _open(self):
+        """Open the log for appending, for vhpi's own account only (also a log an older
+        version made readable for all)."""
+        stream = super()._open()
+        os.fchmod(stream.fileno(), 0o600)
+        return stream
+
     def flush(self) -> None:
         if self.stream is not None and not self.broken:
             self.stream.flush()

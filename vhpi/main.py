@@ -19,9 +19,10 @@ import time
 from typing import List, Optional
 
 from vhpi import __version__
+from vhpi.act.umask import make_private
 
 HOME = os.path.join("~", ".very_hungry_pi")
-EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_USAGE = 0, 2
 
 
 #: command -> (module in vhpi.actions, function, one-line help)
@@ -57,6 +58,9 @@ def _add_command_parsers(parser: argparse.ArgumentParser) -> None:
                                  help="copy into DIR (default: back to its place in the source)")
     made["restore"].add_argument("--overwrite", action="store_true",
                                  help="replace what is already there")
+    made["restore"].add_argument("--unsafe", action="store_true",
+                                 help="also restore device nodes and setuid, setgid or "
+                                      "capability files (refused without it)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,7 +108,7 @@ def checked_real_paths(config):
 def load_config_for_run(path: str, home: str):
     """Return the Config for a backup run: the cached copy when the file is unchanged, else
     a full load and validation, remembered for next time (raises ConfigError)."""
-    from vhpi.config.cache import cached_config, remember_config
+    from vhpi.config.cache import cached_config
     full_path = os.path.expanduser(path)
     try:
         config = cached_config(home, full_path)
@@ -112,6 +116,7 @@ def load_config_for_run(path: str, home: str):
         config = None
     if config is None:
         config = load_config(path)
+        from vhpi.act.config_cache import remember_config
         remember_config(home, full_path, config)
         return config
     return checked_real_paths(config)
@@ -161,22 +166,42 @@ def _run(arguments: argparse.Namespace, home: str, now: float) -> int:
     return run_locked_backup(config, home, now, arguments.trust_clock)
 
 
+def state_home(config_path: str) -> str:
+    """Return the folder for the logs, lock and records of the config at `config_path`
+    (see vhpi.decide.paths.state_folder)."""
+    from vhpi.decide.paths import state_folder
+    return state_folder(os.path.abspath(os.path.expanduser(config_path)), os.path.expanduser("~"))
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run vhpi with command-line arguments `argv`; return the exit code. Ctrl-C in a
     command ends it with one line, no traceback, by SIGINT (the backup run handles stop
-    signals itself: vhpi.actions.locked_run)."""
+    signals itself: vhpi.actions.locked_run); output into a pipe that closed (`| head`)
+    ends it quietly."""
     now = time.time()
     arguments, stop_code = parse_arguments(argv)
     if arguments is None:
         return stop_code
+    make_private()
     try:
-        return _run(arguments, os.path.expanduser(HOME), now)
+        return _run(arguments, state_home(arguments.config), now)
     except KeyboardInterrupt:
         import signal
         print("vhpi: stopped (Ctrl-C)", file=sys.stderr)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
         return 128 + signal.SIGINT
+    except BrokenPipeError:
+        return _quiet_after_broken_pipe()
+
+
+def _quiet_after_broken_pipe() -> int:
+    """The reader of stdout went away (`vhpi status | head -1`): point stdout at /dev/null so
+    that Python's flush at exit does not complain, and end quietly."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

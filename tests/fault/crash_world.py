@@ -9,15 +9,12 @@ import os
 import random
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
-from tests.conftest import LIBFAKETIME
 from tests.fault.invariants import Ledger
-from tests.integration.helpers import (debug_log, describe, faketime_prefix, job_line, lock_free,
+from tests import procs
+from tests.integration.helpers import (debug_log, describe, job_line, kill_group, lock_free,
                                        process_state, start_vhpi, vhpi, wait_or_kill_group, walk,
                                        work_leftovers, write_config, write_files)
 
@@ -86,33 +83,6 @@ def evolve(source, trial: int) -> None:
         os.unlink(os.path.join(source, f"hl/c{trial - 2}.txt"))
 
 
-#: libfaketime preloaded directly (see tests.conftest.LIBFAKETIME): a relative offset needs
-#: no shared start time, and the exit code is then vhpi's own (-9 when it was SIGKILLed).
-
-
-def fake_clock(offset: str) -> Tuple[Optional[str], Dict[str, str]]:
-    """(faketime wrapper offset or None, environment) that move the clock by `offset`."""
-    if LIBFAKETIME is None:
-        return offset, {}
-    return None, {"LD_PRELOAD": LIBFAKETIME, "FAKETIME": offset}
-
-
-def _children(pid: int) -> list:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as handle:
-            return [int(child) for child in handle.read().split()]
-    except FileNotFoundError:
-        return []
-
-
-def _argv(pid: int) -> list:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return [os.fsdecode(word) for word in handle.read().split(b"\0")[:-1]] or [""]
-    except FileNotFoundError:
-        return [""]
-
-
 def _has_entries(path) -> bool:
     try:
         return os.path.isdir(path) and bool(os.listdir(path))
@@ -120,21 +90,13 @@ def _has_entries(path) -> bool:
         return False
 
 
-def _after_kill(world, process: subprocess.Popen, wrapped: bool) -> None:
+def _after_kill(world) -> None:
     """Wait until nothing of a killed run holds the lock any more (children die with the
-    group, but asynchronously); if it ran under the faketime wrapper, remove the shared
-    memory that the killed wrapper (process.pid) could not clean up."""
+    group, but asynchronously)."""
     deadline = time.monotonic() + 10
     while not lock_free(world):
         assert time.monotonic() < deadline, "the killed run's lock was never released"
         time.sleep(0.005)
-    if wrapped:
-        for leftover in (f"/dev/shm/faketime_shm_{process.pid}",
-                         f"/dev/shm/sem.faketime_sem_{process.pid}"):
-            try:
-                os.unlink(leftover)
-            except FileNotFoundError:
-                pass
 
 
 class CrashWorld:
@@ -178,10 +140,9 @@ class CrashWorld:
     def normal_run(self, note: str) -> float:
         """Run vhpi to the end at the trial's time; check it went fine and every invariant
         holds; return how long it took. What it wrote to debug.log is kept in `last_debug`."""
-        at, env = fake_clock(self.offset)
         size = self._debug_size()
         started = time.monotonic()
-        result = vhpi(self.world, at=at, env=env, code=0)
+        result = vhpi(self.world, at=self.offset, code=0)
         seconds = time.monotonic() - started
         self.last_debug = self._debug_since(size)
         assert result.stdout == result.stderr == "", describe(result, self.world)
@@ -192,47 +153,36 @@ class CrashWorld:
 
     def plain_run(self):
         """Run vhpi to the end at the trial's time; return the CompletedProcess, unchecked."""
-        at, env = fake_clock(self.offset)
-        return vhpi(self.world, at=at, env=env)
+        return vhpi(self.world, at=self.offset)
 
     def crash_run(self, crash_at: str) -> Tuple[int, str]:
         """Run vhpi with VHPI_CRASH_AT=crash_at in its own session; return its exit code and
         what it wrote to debug.log."""
         size = self._debug_size()
-        at, env = fake_clock(self.offset)
-        process = start_vhpi(self.world, at=at, env={**env, "VHPI_CRASH_AT": crash_at},
+        process = start_vhpi(self.world, at=self.offset, env={"VHPI_CRASH_AT": crash_at},
                              log_to=self.world.root / "crash.out")
         code = wait_or_kill_group(process)
-        _after_kill(self.world, process, wrapped=at is not None)
+        _after_kill(self.world)
         self.campaign.add("crash trials")
         return code, self._debug_since(size)
 
     def kill_after(self, delay: float) -> Tuple[bool, list]:
         """Start vhpi, SIGKILL its whole process group after `delay` s; return whether it
         was still running then and what the work folder held right after."""
-        at, env = fake_clock(self.offset)
-        process = start_vhpi(self.world, at=at, env=env)
+        process = start_vhpi(self.world, at=self.offset)
         time.sleep(delay)
         running = process.poll() is None
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait()
-        _after_kill(self.world, process, wrapped=at is not None)
+        kill_group(process)
+        _after_kill(self.world)
         self.campaign.add("random-instant kills")
         return running, work_leftovers(self.world)
 
     def injected_run(self, script: str, env: Dict[str, str]) -> int:
         """Run vhpi's main() through `script` (python -c: it patches something, then calls
         main) at the trial's time in its own session; return the exit code."""
-        at, clock = fake_clock(self.offset)
-        argv = [*faketime_prefix(at), sys.executable, "-c", script, "--config", str(self.world.config)]
-        process = subprocess.Popen(argv, env=self.world.env(**clock, **env), cwd=self.world.root,
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        process = start_vhpi(self.world, at=self.offset, env=env, script=script)
         code = wait_or_kill_group(process)
-        _after_kill(self.world, process, wrapped=at is not None)
+        _after_kill(self.world)
         self.campaign.add("crash trials")
         return code
 
@@ -240,28 +190,24 @@ class CrashWorld:
         """Start vhpi paused (VHPI_PAUSE_AT) right after it started its `occurrence`-th
         `cp -al`, let cp link part of the tree, then SIGKILL the whole group. Returns whether
         cp was still running (so the tree was cut short) and what the work folder held."""
-        at, env = fake_clock(self.offset)
-        process = start_vhpi(self.world, at=at, env={**env, "VHPI_PAUSE_AT": f"cp-started:{occurrence}"})
+        process = start_vhpi(self.world, at=self.offset,
+                             env={"VHPI_PAUSE_AT": f"cp-started:{occurrence}"})
         deadline = time.monotonic() + timeout
         try:
             pid = process.pid
-            while at is not None and pid == process.pid:  # under the faketime wrapper
-                pid = (_children(process.pid) or [pid])[0]
-                assert process.poll() is None and time.monotonic() < deadline, "vhpi never started"
-                time.sleep(0.0005)
             while process_state(pid) != "T":  # vhpi stops itself at the checkpoint
                 assert process.poll() is None and time.monotonic() < deadline, "vhpi never paused"
                 time.sleep(0.0005)
-            cp = _children(pid)
+            cp = procs.children(pid)
             assert len(cp) == 1, f"vhpi paused at cp-started with children {cp}"
-            target = _argv(cp[0])[-1]  # cp -al -- backup.latest <target>
+            found = procs.process(cp[0])
+            target = os.fsdecode(found.argv[-1]) if found and found.argv else ""  # cp -al -- backup.latest <target>
             while process_state(cp[0]) not in ("Z", None) and not _has_entries(target):
                 time.sleep(0.0002)
             running = process_state(cp[0]) not in ("Z", None)
         finally:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        _after_kill(self.world, process, wrapped=at is not None)
+            kill_group(process)
+        _after_kill(self.world)
         self.campaign.add("crash trials")
         return running, work_leftovers(self.world)
 

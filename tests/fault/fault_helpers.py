@@ -7,7 +7,6 @@ Fixtures defined here (`mounts`) are imported by the test modules that use them.
 from __future__ import annotations
 
 import errno
-import math
 import os
 import shutil
 import signal
@@ -15,90 +14,21 @@ import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import pytest
 
-from tests.conftest import LIBFAKETIME
-from tests.integration import helpers as integration
-from tests.integration.helpers import (ino, listing, manifest, wait_or_kill_group,
-                                       without_link_counts, work_leftovers, write_config,
-                                       write_files)
+from tests.procs import processes
 
-# ---------------------------------------------------------------- a fake clock, without the wrapper
-
-def fake_clock_env(at: Optional[str]) -> Dict[str, str]:
-    """The environment that runs a program with its clock at `at`: an offset ("+2h",
-    "-400d", "+90m") or an absolute time that `date -d` reads ("2026-10-25 00:30:00 UTC",
-    "2026-10-25 02:30:00 +0200"), from which the clock ticks on."""
-    if at is None:
-        return {}
-    if LIBFAKETIME is None:
-        pytest.skip("libfaketime is not installed")
-    if at[:1] in "+-":
-        spec = at
-    else:
-        target = int(subprocess.run(["date", "-d", at, "+%s"], check=True, capture_output=True,
-                                    text=True).stdout)
-        spec = f"{math.ceil(target - time.time()):+d}"  # never a moment before `at`
-    return {"LD_PRELOAD": LIBFAKETIME, "FAKETIME": spec}
-
-
-def vhpi(world, *args: str, at: Optional[str] = None, env: Optional[Dict[str, str]] = None,
-         prefix: Sequence[str] = (), **kwargs) -> subprocess.CompletedProcess:
-    """tests.integration.helpers.vhpi, with the fake clock preloaded instead of the wrapper.
-    With a `prefix` (setpriv to another user) the clock is set after it, by `env`, so that
-    libfaketime's shared semaphore is made by the user that runs vhpi."""
-    clock = fake_clock_env(at)
-    if prefix and clock:
-        prefix = (*prefix, "env", *(f"{key}={value}" for key, value in clock.items()))
-        clock = {}
-    return integration.vhpi(world, *args, env={**clock, **(env or {})}, prefix=prefix, **kwargs)
-
-
-def start_vhpi(world, *args: str, at: Optional[str] = None, env: Optional[Dict[str, str]] = None,
-               log_to: Optional[Path] = None) -> subprocess.Popen:
-    """tests.integration.helpers.start_vhpi (a session of its own), with the preloaded clock."""
-    return integration.start_vhpi(world, *args, env={**fake_clock_env(at), **(env or {})},
-                                  log_to=log_to)
-
+from tests.integration.helpers import (ino, kill_group, listing, manifest, start_vhpi, vhpi,
+                                       wait_or_kill_group, without_link_counts, work_leftovers,
+                                       write_config, write_files)
 
 # ---------------------------------------------------------------- pausing a run
 
 
-def _process_state(pid: int) -> Optional[Tuple[str, int]]:
-    """Return (state letter, process group) of `pid` from /proc, or None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            text = handle.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    fields = text[text.rfind(")") + 2:].split()
-    return fields[0], int(fields[2])
-
-
-def _is_vhpi(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            argv = handle.read().split(b"\0")
-    except OSError:
-        return False
-    return b"vhpi.main" in argv and not argv[0].endswith(b"faketime")
-
-
-def _group_members(pgid: int) -> List[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            state = _process_state(int(name))
-            if state is not None and state[1] == pgid:
-                found.append(int(name))
-    return found
-
-
 class PausedRun:
-    """A vhpi process started with VHPI_PAUSE_AT; `pid` is the stopped python process
-    (under faketime the group leader is faketime itself)."""
+    """A vhpi process started with VHPI_PAUSE_AT; `pid` is the stopped python process."""
 
     def __init__(self, world, process: subprocess.Popen, out: Path):
         self.world = world
@@ -114,11 +44,10 @@ class PausedRun:
         """Wait until the vhpi process is stopped at its checkpoint (state 'T')."""
         deadline = time.monotonic() + timeout
         while True:
-            for pid in _group_members(self.process.pid):
-                state = _process_state(pid)
-                if state and state[0] == "T" and _is_vhpi(pid):
-                    self.pid = pid
-                    return pid
+            for found in processes():
+                if found.pgid == self.process.pid and found.state == "T" and b"vhpi.main" in found.argv:
+                    self.pid = found.pid
+                    return found.pid
             if self.process.poll() is not None:
                 raise AssertionError(f"vhpi ended (exit {self.process.returncode}) before reaching "
                                      f"its pause point:\n{self.output()}\n--- info.log:\n"
@@ -135,17 +64,13 @@ class PausedRun:
 
     def kill(self) -> None:
         if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.process.wait()
+            kill_group(self.process)
         _wait_group_gone(self.process.pid)
 
 
 def _wait_group_gone(pgid: int, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
-    while _group_members(pgid) and time.monotonic() < deadline:
+    while any(found.pgid == pgid for found in processes()) and time.monotonic() < deadline:
         try:
             os.killpg(pgid, signal.SIGKILL)
         except ProcessLookupError:

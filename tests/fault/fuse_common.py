@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable, List, NamedTuple, Optional, Set
 
+from tests.procs import processes, thread_states
+
 FUSECTL = Path("/sys/fs/fuse/connections")
 MNT_DETACH = 2
 #: Kernel functions a task sleeps in while it waits for a FUSE daemon to answer (wchan).
@@ -185,16 +187,7 @@ def _read(path: str) -> Optional[str]:
 
 def task_states(pid: int) -> List[str]:
     """Return the state letter of every thread of `pid` (empty when it is gone)."""
-    states = []
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return states
-    for tid in tids:
-        text = _read(f"/proc/{pid}/task/{tid}/stat")
-        if text:
-            states.append(text[text.rfind(")") + 2:].split()[0])
-    return states
+    return thread_states(pid)
 
 
 def is_stopped(pid: int) -> bool:
@@ -273,22 +266,16 @@ def processes_on(mount_ids: Iterable[int], exclude: Iterable[int] = (),
     ids = set(mount_ids)
     skip = set(exclude) | {os.getpid()}
     found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) in skip:
-            continue
-        pid = int(name)
-        stat_text = _read(f"/proc/{pid}/stat")
-        if not stat_text:
-            continue
-        state = stat_text[stat_text.rfind(")") + 2:].split()[0]
-        if state in "ZX":
+    for seen in processes():
+        pid = seen.pid
+        if pid in skip or seen.state in "ZX":
             continue
         holds = _holds(pid, ids)
         waits = _fuse_wait(pid) if fuse_waiters else None
         if holds or waits:
-            command = (_read(f"/proc/{pid}/cmdline") or "").replace("\0", " ").strip()
+            command = " ".join(os.fsdecode(word) for word in seen.argv)
             wchan = (_read(f"/proc/{pid}/wchan") or "").strip()
-            found.append(ProcessOnMount(pid, state, wchan, waits, holds, command))
+            found.append(ProcessOnMount(pid, seen.state, wchan, waits, holds, command))
     return found
 
 

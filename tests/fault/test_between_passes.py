@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.fault.fault_helpers import RsyncGate, paused_vhpi, start_vhpi, vhpi
+from tests.fault.fault_helpers import RsyncGate, paused_vhpi
 from tests.fault.test_metadata import attributes
-from tests.integration.helpers import manifest, wait_or_kill_group, walk, write_config, write_files
+from tests.integration.helpers import (manifest, start_vhpi, vhpi, wait_or_kill_group, walk,
+                                       write_config, write_files)
 
 IS_ROOT = os.geteuid() == 0
 SECRET = b"OUTSIDE THE SHARE: must never be in a backup\n"

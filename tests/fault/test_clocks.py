@@ -19,10 +19,10 @@ import time
 import pytest
 
 from tests.fault.fault_helpers import (assert_history_kept, assert_no_work_left, crashed_vhpi,
-                                       log_mark, snapshot_record, vhpi)
+                                       log_mark, snapshot_record)
 from tests.integration.helpers import (assert_same_listing, debug_log, ino, job_line, listing,
-                                       manifest, numbers, snapshot_dirs, state, work_leftovers,
-                                       write_config, write_files)
+                                       manifest, numbers, snapshot_dirs, state, vhpi,
+                                       work_leftovers, write_config, write_files)
 
 REFUSED = "the clock is probably wrong"
 

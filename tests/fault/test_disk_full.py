@@ -12,8 +12,8 @@ import pytest
 from tests.conftest import needs_root
 from tests.fault.fault_helpers import (assert_history_kept, assert_no_work_left, build_history,
                                        dest_on_tmpfs, fill_disk, free_disk, mounts, paused_vhpi,
-                                       snapshot_record, vhpi)
-from tests.integration.helpers import ino, job_line, manifest, numbers, state, work_leftovers
+                                       snapshot_record)
+from tests.integration.helpers import ino, job_line, manifest, numbers, state, vhpi, work_leftovers
 
 pytestmark = needs_root("mounts a small tmpfs as the backup disk")
 _ = mounts  # the fixture

@@ -12,8 +12,8 @@ import subprocess
 import pytest
 
 from tests.conftest import needs_root
-from tests.fault.fault_helpers import Mounts, vhpi
-from tests.integration.helpers import manifest, write_files
+from tests.fault.fault_helpers import Mounts
+from tests.integration.helpers import manifest, vhpi, write_files
 
 pytestmark = needs_root("mounts a tmpfs as HOME")
 
@@ -62,7 +62,7 @@ def test_a_read_only_home_still_backs_up_and_says_so(home_on_tmpfs, campaign):
 def test_a_full_home_still_backs_up_and_names_the_full_folder(home_on_tmpfs, campaign):
     world, _ = home_on_tmpfs
     write_files(world.source, {"a.txt": "a"})
-    world.vhpi_home.mkdir()
+    world.vhpi_home.mkdir(parents=True)
     _fill(world.home)  # before the first run: destinations.json must be written too
 
     result = vhpi(world, code=1)

@@ -10,19 +10,19 @@ import os
 import socket
 import stat
 import subprocess
-import sys
 
 import pytest
 import yaml
 
 from tests.conftest import needs_root
 from tests.fault.fault_helpers import (assert_history_kept, assert_no_work_left, build_history,
-                                       paused_vhpi, snapshot_record, vhpi)
-from tests.integration.conftest import nobody_world  # noqa: F401  (a fixture)
+                                       paused_vhpi, snapshot_record)
+from tests.integration.conftest import nobody_world
 from tests.integration.helpers import (NOBODY, assert_same_listing, debug_log, ino, job_line,
                                        listing, manifest, numbers, python_for_nobody, read,
-                                       snapshot_dirs, walk, write_files)
+                                       snapshot_dirs, vhpi, walk, write_files)
 
+_ = nobody_world  # the fixture
 AS_NOBODY = ("setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups")
 
 
@@ -344,9 +344,7 @@ def test_fifos_sockets_and_devices_are_backed_up_as_such(world, campaign):
 def _run_config(world, text: str, timeout: float = 60) -> subprocess.CompletedProcess:
     if text is not None:
         world.config.write_text(text)
-    return subprocess.run([sys.executable, "-m", "vhpi.main", "--config", str(world.config)],
-                          env=world.env(), cwd=world.root, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=timeout)
+    return vhpi(world, timeout=timeout)
 
 
 def _job_config(world, source, dest) -> str:

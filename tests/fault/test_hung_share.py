@@ -16,10 +16,10 @@ import time
 
 import pytest
 
-from tests.fault.fault_helpers import RsyncGate, paused_vhpi, start_vhpi, vhpi
+from tests.fault.fault_helpers import RsyncGate, paused_vhpi
 from tests.fault.fuse_share import fuse_share  # noqa: F401  (a fixture)
-from tests.integration.helpers import (lock_free, manifest, second_job, wait_or_kill_group,
-                                       write_files, write_jobs)
+from tests.integration.helpers import (lock_free, manifest, second_job, start_vhpi, vhpi,
+                                       wait_or_kill_group, write_files, write_jobs)
 
 TIMEOUT = 2
 HOUR = 3600

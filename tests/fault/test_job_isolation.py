@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import needs_root
-from tests.fault.fault_helpers import vhpi
-from tests.integration.helpers import (debug_log, manifest, second_job, walk, work_leftovers,
+from tests.integration.helpers import (debug_log, manifest, second_job, vhpi, walk, work_leftovers,
                                        write_files, write_jobs)
 
 HOUR = 3600

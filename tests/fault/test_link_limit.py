@@ -17,8 +17,8 @@ import pytest
 
 from tests.conftest import needs_root
 from tests.fault.fault_helpers import (assert_history_kept, assert_no_work_left, bare_mountpoint,
-                                       mounts, snapshot_record, vhpi)
-from tests.integration.helpers import ino, job_line, manifest, numbers, read, write_files
+                                       mounts, snapshot_record)
+from tests.integration.helpers import ino, job_line, manifest, numbers, read, vhpi, write_files
 
 pytestmark = needs_root("mounts an ext4 image on a loop device")
 _ = mounts  # the fixture

@@ -12,12 +12,10 @@ import subprocess
 
 import pytest
 
-from tests.fault.fault_helpers import vhpi
-from tests.integration.helpers import ino, listing, manifest, write_config, write_files
+from tests.integration.helpers import ino, listing, manifest, vhpi, write_config, write_files
 
 IS_ROOT = os.geteuid() == 0
 FOLDERS, PER_FOLDER = 6, 25  # 150 files
-ACL_XATTRS = ("system.posix_acl_access", "system.posix_acl_default")
 
 
 def _xattrs(path: bytes) -> tuple:

@@ -19,8 +19,9 @@ import pytest
 from tests.conftest import needs_root
 from tests.fault.fault_helpers import (Mounts, RsyncGate, assert_history_kept, assert_no_work_left,
                                        bare_mountpoint, build_history, mounts, paused_vhpi,
-                                       snapshot_record, vhpi)
-from tests.integration.helpers import assert_same_listing, job_line, listing, manifest, numbers, walk
+                                       snapshot_record)
+from tests.integration.helpers import (assert_same_listing, job_line, listing, manifest, numbers,
+                                       vhpi, walk)
 
 pytestmark = needs_root("mounts and unmounts file systems")
 _ = mounts  # the fixture

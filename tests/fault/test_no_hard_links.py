@@ -284,25 +284,37 @@ def _dest_on(world, make) -> None:
     (world.dest / ".backup_destination").write_text("")
 
 
+def _private(folder) -> None:
+    """Make the destination 0700, as a run does (`vhpi check` FAILs one others can enter);
+    FAT keeps no modes: there it stays what the mount says."""
+    try:
+        os.chmod(folder, 0o700)
+    except OSError:
+        pass
+
+
 @pytest.mark.parametrize("kind, named", [
     ("exfat", "exfat (exFAT), /dev/loop"),
     ("fusefat", "fusefat (FAT), fusefat mounted at "),  # its statvfs says 0 bytes: free space FAILs too
 ])
 def test_check_fails_at_once_on_a_stick_without_hard_links(world, disks, kind, named):
     _dest_on(world, lambda folder: getattr(disks, kind)(folder, size="256m"))  # room enough
+    _private(world.dest)
 
     result = vhpi(world, "check", code=1)
 
     found = checks(result)
     job = by_what(found)
-    assert list(job) == ["host", "source", "destination", "hard links", "free space"], job
+    assert list(job) == ["host", "source", "source file system", "destination", "destination mode",
+                         "hard links", "free space"], job
     status, detail = job["hard links"]
     assert status == "FAIL"
     _assert_no_hard_links_message(detail, world.dest, named)
     assert f"FAIL  job dest: hard links: destination {world.dest} is on a file system that " \
            f"cannot make hard links: {named}" in result.stdout
+    # FAT keeps no modes: its folders show the mount's (0755 here), so others can enter
     others = [(status, what) for status, _, what, _ in found
-              if what != "hard links" and (kind, what) != ("fusefat", "free space")]
+              if what not in ("hard links", "destination mode") and (kind, what) != ("fusefat", "free space")]
     assert {status for status, _ in others} <= {"ok", "note"}, result.stdout
     assert job["destination"][0] == "ok"
     assert os.listdir(world.dest) == [".backup_destination"], "check leaves nothing behind"
@@ -310,16 +322,19 @@ def test_check_fails_at_once_on_a_stick_without_hard_links(world, disks, kind, n
 
 def test_check_passes_on_an_ext4_disk(world, disks):
     _dest_on(world, lambda folder: disks.ext4(folder, size="256m"))
+    _private(world.dest)
 
     result = vhpi(world, "check", code=0)
 
     job = by_what(checks(result))
-    assert list(job) == ["host", "source", "destination", "hard links", "free space"], job
+    assert list(job) == ["host", "source", "source file system", "destination", "destination mode",
+                         "hard links", "free space"], job
     assert job["hard links"] == ("ok", "hard links work (ext4)")
     assert sorted(os.listdir(world.dest)) == [".backup_destination", "lost+found"]
 
 
 def test_check_passes_on_the_usual_destination(world):
+    _private(world.dest)
     result = vhpi(world, "check", code=0)
 
     status, detail = by_what(checks(result))["hard links"]

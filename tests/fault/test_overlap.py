@@ -8,15 +8,15 @@ stopped mid-rotation, and a run with another HOME (so another lock) on the same 
 
 import os
 import re
-import signal
 import subprocess
 import time
-
+from pathlib import Path
 
 from tests.fault.fault_helpers import (assert_history_kept, assert_no_work_left, build_history,
-                                       log_mark, paused_vhpi, snapshot_record, vhpi)
-from tests.integration.helpers import (assert_same_listing, job_line, listing, manifest, numbers,
-                                       vhpi_argv, write_files)
+                                       log_mark, paused_vhpi, snapshot_record)
+from tests.integration.helpers import (assert_same_listing, job_line, kill_group, listing, manifest,
+                                       numbers, start_vhpi, vhpi, write_files)
+from vhpi.decide.paths import state_folder
 
 #: What a run says of a job whose destination another run of the same HOME works on.
 ANOTHER = "is working on this destination; skipped"
@@ -44,12 +44,8 @@ def test_five_runs_started_at_the_same_instant(world, campaign):
     waiter = ["sh", "-c", 'while [ ! -e "$0" ]; do sleep 0.002; done; exec "$@"', str(go)]
     processes, outputs = [], []
     for n in range(5):
-        out = open(world.root / f"run{n}.out", "wb")
         outputs.append(world.root / f"run{n}.out")
-        processes.append(subprocess.Popen(waiter + vhpi_argv(world), env=world.env(**env),
-                                          cwd=world.root, stdin=subprocess.DEVNULL, stdout=out,
-                                          stderr=subprocess.STDOUT, start_new_session=True))
-        out.close()
+        processes.append(start_vhpi(world, prefix=waiter, env=env, log_to=outputs[-1]))
     try:
         time.sleep(0.3)
         released = time.monotonic()
@@ -64,8 +60,7 @@ def test_five_runs_started_at_the_same_instant(world, campaign):
     finally:
         for process in processes:
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+                kill_group(process)
     campaign.add("overlap cases", 5)
 
     codes = [process.returncode for process in processes]
@@ -104,9 +99,7 @@ def test_runs_started_while_a_long_one_is_copying(world, campaign):
     env = _fake_rsync(world, (
         'case " $* " in *" --files-from="*) exec /usr/bin/rsync --bwlimit=1000 "$@" ;; esac\n'
         'exec /usr/bin/rsync "$@"\n'))
-    first = subprocess.Popen(vhpi_argv(world), env=world.env(**env), cwd=world.root,
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, start_new_session=True)
+    first = start_vhpi(world, env=env, stdout=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
         while _temp_copy_size(world, "big.bin") < (512 << 10):
@@ -125,8 +118,7 @@ def test_runs_started_while_a_long_one_is_copying(world, campaign):
         assert first.wait(timeout=60) == 0, first.stdout.read()
     finally:
         if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
-            first.wait()
+            kill_group(first)
 
     assert still > copied, "the copy went on while the others came and went"
     for result, took in others:
@@ -188,5 +180,5 @@ def test_a_run_with_another_home_on_the_same_destination(world, campaign):
     assert numbers(world, "hourly") == [0, 1, 2]
     assert manifest(world.dest / "hourly.0") == states[-1]
     assert_no_work_left(world)
-    other_log = (other_home / ".very_hungry_pi" / "info.log").read_text()
+    other_log = (Path(state_folder(str(world.config), str(other_home))) / "info.log").read_text()
     assert "another vhpi run (another user or HOME?) is working on this destination" in other_log

@@ -11,17 +11,16 @@ Cut at each checkpoint of a rotating run (the recycle path, and the cp -al path 
 with little room), at several occurrences of the repeated ones, and at random instants.
 vhpi's own folder (HOME) is on another disk (the SD card) and is not cut here."""
 
-import os
 import random
-import signal
 import time
 
 import pytest
 
 from tests.conftest import needs_root
-from tests.fault.crash_world import CrashWorld, fake_clock
-from tests.fault.fault_helpers import paused_vhpi, start_vhpi
+from tests.fault.crash_world import CrashWorld
+from tests.fault.fault_helpers import paused_vhpi
 from tests.fault.power_cut_disk import power_cut_disk  # noqa: F401  (a fixture)
+from tests.integration.helpers import kill_group, start_vhpi
 
 pytestmark = needs_root("loop devices and a FUSE daemon for the disk that loses unflushed writes")
 
@@ -68,8 +67,7 @@ class CutWorld:
     def cut_at(self, point: str) -> None:
         """One trial: a new source state, a run cut at checkpoint `point`, the recovery."""
         self.cw.next_state()
-        at, env = fake_clock(self.cw.offset)
-        with paused_vhpi(self.world, point, at=at, env=env) as run:
+        with paused_vhpi(self.world, point, at=self.cw.offset) as run:
             self._cut()
             run.kill()
         self._recover(f"a power cut at {point}")
@@ -77,17 +75,12 @@ class CutWorld:
     def cut_after(self, delay: float) -> None:
         """One trial: a new source state, a run cut `delay` seconds after it started."""
         self.cw.next_state()
-        at, env = fake_clock(self.cw.offset)
-        process = start_vhpi(self.world, at=at, env=env)
+        process = start_vhpi(self.world, at=self.cw.offset)
         try:
             time.sleep(delay)
             self._cut()
         finally:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait()
+            kill_group(process)
         self._recover(f"a power cut {delay:.2f} s into a run")
 
 

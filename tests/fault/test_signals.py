@@ -18,8 +18,9 @@ import time
 import pytest
 
 from tests.fault.fault_helpers import (assert_history_kept, assert_no_work_left, build_history,
-                                       snapshot_record, vhpi)
-from tests.integration.helpers import manifest, running, vhpi_argv, write_files
+                                       snapshot_record)
+from tests.integration.helpers import kill_group, manifest, running, start_vhpi, vhpi, write_files
+from tests.procs import processes
 
 BIG = 12 << 20  # 12 s at 1 MB/s: rsync must not finish it on its own
 
@@ -44,30 +45,16 @@ def _copied_so_far(world) -> int:
 
 def _rsyncs_of(world) -> list:
     """The pids of the processes working on this world's destination (rsync and its helpers)."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as handle:
-                argv = handle.read().split(b"\0")
-            with open(f"/proc/{name}/stat") as handle:
-                state = handle.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and argv and argv[0].endswith(b"rsync") and \
-                any(os.fsencode(str(world.dest)) in word for word in argv):
-            found.append(int(name))
-    return found
+    dest = os.fsencode(str(world.dest))
+    return [found.pid for found in processes()
+            if found.state != "Z" and found.argv and found.argv[0].endswith(b"rsync") and found.mentions(dest)]
 
 
 def _start_copying(world):
     """Start vhpi (a session of its own) on a history with a new 3 MiB file, and wait until
     rsync has written half a MiB of it; return the process."""
     write_files(world.source, {"big.bin": os.urandom(BIG)})
-    process = subprocess.Popen(vhpi_argv(world), env=world.env(**_slow_copy(world)),
-                               cwd=world.root, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, start_new_session=True)
+    process = start_vhpi(world, env=_slow_copy(world), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while _copied_so_far(world) < (512 << 10):
         assert process.poll() is None, process.communicate()
@@ -112,8 +99,7 @@ def test_a_stop_signal_mid_copy(world, how, campaign):
         out, err = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            kill_group(process)
     campaign.add("signal cases")
 
     assert process.returncode == -expected, (process.returncode, err)

@@ -19,19 +19,41 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import yaml
 
-from tests.conftest import REPO, faketime_prefix
+from tests.procs import process_state, running  # noqa: F401  (the tests import them from here)
+from tests.conftest import REPO, fake_clock
 from vhpi.act.fd_walk import OpenPath, join, walk_tree
+from vhpi.act.layout import UNFINISHED_WORK_PREFIXES
 
 NOBODY = 65534
-WORK_PREFIXES = ("building.", "ready.", "trash.")
+#: the names a cut-short run leaves in DEST/.vhpi/work (vhpi's own list, so none is missed)
+WORK_PREFIXES = UNFINISHED_WORK_PREFIXES
 
 
 # ---------------------------------------------------------------- running vhpi
 
-def vhpi_argv(world, *args: str, at: Optional[str] = None, prefix: Sequence[str] = (),
-              python: Optional[str] = None) -> List[str]:
-    return [*prefix, *faketime_prefix(at), python or sys.executable, "-m", "vhpi.main",
-            "--config", str(world.config), *args]
+def vhpi_command(world, *args: str, at: Optional[str] = None, prefix: Sequence[str] = (),
+                 env: Optional[Dict[str, str]] = None, python: Optional[str] = None,
+                 config: Union[bool, str, Path] = True,
+                 script: Optional[str] = None) -> Tuple[List[str], Dict[str, str]]:
+    """Return (argv, environment) that run vhpi ARGS in `world`: `python -m vhpi.main
+    --config CONFIG ARGS` with the world's environment (HOME, PYTHONPATH, NO_FAKE_STAT) and
+    `env`. `config` is the world's config (True), another path, or none (False: vhpi's
+    default, or what ARGS say). `script` runs `python -c SCRIPT` instead of the module (a
+    script that patches something, then calls vhpi.main.main). `at` sets the clock
+    (tests.conftest.fake_clock); `prefix` runs it all through a command (setpriv to another
+    user, a umask): the clock is then set after the prefix, by `env`, so that libfaketime's
+    shared semaphore is made by the user that runs vhpi, not by root before setpriv."""
+    clock = fake_clock(at)
+    after_prefix: List[str] = []
+    if prefix and clock:
+        after_prefix = ["env", *(f"{key}={value}" for key, value in clock.items())]
+        clock = {}
+    if config is True:
+        config = world.config
+    argv = [*prefix, *after_prefix, python or sys.executable,
+            *(("-c", script) if script is not None else ("-m", "vhpi.main")),
+            *(("--config", str(config)) if config else ()), *args]
+    return argv, world.env(**{**clock, **(env or {})})
 
 
 def describe(result: subprocess.CompletedProcess, world) -> str:
@@ -41,27 +63,50 @@ def describe(result: subprocess.CompletedProcess, world) -> str:
 
 def vhpi(world, *args: str, at: Optional[str] = None, prefix: Sequence[str] = (),
          env: Optional[Dict[str, str]] = None, python: Optional[str] = None,
-         code: Optional[int] = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run vhpi to the end as a real process (stdout and stderr are pipes, as under cron)."""
-    result = subprocess.run(vhpi_argv(world, *args, at=at, prefix=prefix, python=python),
-                            env=world.env(**(env or {})), cwd=world.root, stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True, errors="replace", timeout=timeout)
+         config: Union[bool, str, Path] = True, umask: Optional[int] = None,
+         cwd: Optional[Union[str, Path]] = None, code: Optional[int] = None,
+         timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run vhpi to the end as a real process (see vhpi_command; stdin is /dev/null, stdout
+    and stderr are pipes, as under cron), in `cwd` (the world's root) under `umask` (the
+    test's own); assert its exit code when `code` is given."""
+    argv, environment = vhpi_command(world, *args, at=at, prefix=prefix, env=env, python=python,
+                                     config=config)
+    result = subprocess.run(argv, env=environment, cwd=cwd or world.root, stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, errors="replace", timeout=timeout,
+                            preexec_fn=None if umask is None else (lambda: os.umask(umask)))
     if code is not None:
         assert result.returncode == code, describe(result, world)
     return result
 
 
-def start_vhpi(world, *args: str, at: Optional[str] = None, env: Optional[Dict[str, str]] = None,
-               log_to: Optional[Path] = None) -> subprocess.Popen:
-    """Start vhpi in its own process group (so the whole tree can be killed at once)."""
+def start_vhpi(world, *args: str, at: Optional[str] = None, prefix: Sequence[str] = (),
+               env: Optional[Dict[str, str]] = None, python: Optional[str] = None,
+               config: Union[bool, str, Path] = True, script: Optional[str] = None,
+               log_to: Optional[Path] = None, **popen) -> subprocess.Popen:
+    """Start vhpi (see vhpi_command) in the background, in its own session (so that its
+    whole process group can be killed at once), stdin /dev/null, stdout and stderr together
+    into `log_to` (or /dev/null); `popen` overrides any of these (stdout=subprocess.PIPE,
+    start_new_session=False, ...)."""
+    argv, environment = vhpi_command(world, *args, at=at, prefix=prefix, env=env, python=python,
+                                     config=config, script=script)
     out = open(log_to, "wb") if log_to else subprocess.DEVNULL
+    options = dict(cwd=world.root, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                   start_new_session=True)
     try:
-        return subprocess.Popen(vhpi_argv(world, *args, at=at), env=world.env(**(env or {})),
-                                cwd=world.root, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(argv, env=environment, **{**options, **popen})
     finally:
         if log_to:
             out.close()
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL the whole process group of a vhpi started with start_vhpi (its own session),
+    also when vhpi itself has ended and only its children are left; reap vhpi."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
 
 
 def wait_or_kill_group(process: subprocess.Popen, timeout: float = 60) -> int:
@@ -71,8 +116,7 @@ def wait_or_kill_group(process: subprocess.Popen, timeout: float = 60) -> int:
         return process.wait(timeout=timeout)
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            kill_group(process)
 
 
 # ---------------------------------------------------------------- another user
@@ -98,8 +142,9 @@ def python_for_nobody() -> Tuple[Optional[str], Dict[str, str]]:
     candidates = [sys.executable, "/usr/bin/python3", shutil.which("python3")]
     for python in dict.fromkeys(c for c in candidates if c):
         probe = subprocess.run(
-            ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-             *faketime_prefix("+0"), python, "-c", "import vhpi.main, yaml, schema"],
+            ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "env",
+             *(f"{key}={value}" for key, value in fake_clock("+0").items()), python, "-c",
+             "import vhpi.main, yaml, schema"],
             env=dict(os.environ, **env), cwd="/", capture_output=True, timeout=60)
         if probe.returncode == 0:
             return python, env
@@ -284,20 +329,6 @@ def human(count: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} TiB"
-
-
-def process_state(pid: int) -> Optional[str]:
-    """Return the state letter of process `pid` (R, S, D, T, Z...), None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rpartition(")")[2].split()[0]
-    except (OSError, IndexError):
-        return None
-
-
-def running(pid: int) -> bool:
-    """True while process `pid` exists and has not ended (a zombie has)."""
-    return process_state(pid) not in (None, "Z")
 
 
 def walk(root):

@@ -299,13 +299,10 @@ def test_json_shape(world):
 
 
 def test_a_reader_that_stops_early_is_no_error(world):
-    import subprocess
-    from tests.integration.helpers import vhpi_argv
     vhpi(world, code=0)
     long = "a-name-long-enough-that-the-output-outgrows-a-pipe-buffer-"
     write_files(world.source, {f"{long}{n:04}.txt": "x" for n in range(2000)})  # 130 KB
     vhpi(world, at="+2h", code=0)
-    command = " ".join(f"'{word}'" for word in vhpi_argv(world, "diff", "hourly.1", "hourly.0"))
-    result = subprocess.run(["bash", "-c", command + " | head -1; exit ${PIPESTATUS[0]}"],
-                            env=world.env(), capture_output=True, text=True, timeout=120)
+    into_head = ("bash", "-c", '"$@" | head -1; exit ${PIPESTATUS[0]}', "bash")
+    result = vhpi(world, "diff", "hourly.1", "hourly.0", prefix=into_head)
     assert (result.returncode, result.stdout, result.stderr) == (0, f"+ {long}0000.txt\n", "")

@@ -4,11 +4,10 @@ what to do next. The text comes from vhpi.config.template, which also is the shi
 the written config validates as it is (its made-up paths need not exist) and, with the job's
 host and paths filled in, passes `vhpi check` and backs up."""
 
+import ipaddress
 import os
 import re
 import stat
-import subprocess
-import sys
 
 import yaml
 
@@ -19,28 +18,31 @@ from vhpi.decide.rsync_options import DEFAULT_RSYNC_OPTIONS
 from vhpi.main import load_config
 
 
-def run_vhpi(world, *args, umask=None):
-    """Run `python -m vhpi.main ARGS` with no --config of its own (HOME is the world's)."""
-    preexec = (lambda: os.umask(umask)) if umask is not None else None
-    return subprocess.run([sys.executable, "-m", "vhpi.main", *args], env=world.env(), cwd=world.root,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
-                          preexec_fn=preexec)
-
-
 def mode(path):
     return stat.S_IMODE(os.lstat(path).st_mode)
 
 
-def test_init_writes_the_default_config_privately_and_says_what_next(world):
-    target = world.vhpi_home / "config.yaml"
-    assert not world.vhpi_home.exists()
+def fill_in_the_job(text, host, source, destination):
+    """Return the config `text` with only the job's host, source and destination replaced,
+    as a user who edits nothing else would leave it."""
+    for old, new in ((f"'{INIT_VALUES.source_ip}'", f"'{host}'"),
+                     (INIT_VALUES.source, f"{source}/"),
+                     (INIT_VALUES.destination, f"{destination}/")):
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return text
 
-    result = run_vhpi(world, "init", umask=0)  # a umask of 0 must not open the file up
+
+def test_init_writes_the_default_config_privately_and_says_what_next(world):
+    target = world.home / ".very_hungry_pi" / "config.yaml"
+    assert not (world.home / ".very_hungry_pi").exists()
+
+    result = vhpi(world, "init", config=False, umask=0)  # a umask of 0 must not open the file up
 
     assert result.returncode == 0, describe(result, world)
     assert target.read_text() == render_config(INIT_VALUES)
     assert mode(target) == 0o600
-    assert mode(world.vhpi_home) == 0o700
+    assert mode((world.home / ".very_hungry_pi")) == 0o700
     assert result.stderr == ""
     out = result.stdout
     assert out.startswith(f"wrote {target}\n"), out
@@ -53,15 +55,15 @@ def test_init_writes_where_config_points_before_or_after_the_command(world):
     after = world.root / "other" / "after.yaml"
     ignored = world.root / "ignored.yaml"
 
-    first = run_vhpi(world, "--config", str(before), "init")
-    second = run_vhpi(world, "--config", str(ignored), "init", "--config", str(after))
+    first = vhpi(world, "init", config=before)
+    second = vhpi(world, "init", "--config", str(after), config=ignored)
 
     assert first.returncode == 0 and second.returncode == 0, (first.stderr, second.stderr)
     assert before.read_text() == after.read_text() == render_config(INIT_VALUES)
     assert mode(before.parent) == mode(after.parent) == 0o700
     assert mode(before) == mode(after) == 0o600
     assert not ignored.exists(), "the --config after the command wins"
-    assert not world.vhpi_home.joinpath("config.yaml").exists()
+    assert not (world.home / ".very_hungry_pi").joinpath("config.yaml").exists()
     assert f"wrote {after}" in second.stdout
 
 
@@ -70,7 +72,7 @@ def test_init_keeps_an_existing_folder_as_it_is(world):
     folder.mkdir(mode=0o755)
     os.chmod(folder, 0o755)
 
-    result = run_vhpi(world, "--config", str(folder / "c.yaml"), "init")
+    result = vhpi(world, "init", config=folder / "c.yaml")
 
     assert result.returncode == 0, result.stderr
     assert mode(folder) == 0o755
@@ -78,12 +80,12 @@ def test_init_keeps_an_existing_folder_as_it_is(world):
 
 
 def test_init_never_overwrites_a_config(world):
-    target = world.vhpi_home / "config.yaml"
-    world.vhpi_home.mkdir()
+    target = world.home / ".very_hungry_pi" / "config.yaml"
+    (world.home / ".very_hungry_pi").mkdir()
     target.write_text("# mine, carefully edited\n")
     os.chmod(target, 0o640)
 
-    result = run_vhpi(world, "init")
+    result = vhpi(world, "init", config=False)
 
     assert result.returncode == 1, describe(result, world)
     assert target.read_text() == "# mine, carefully edited\n"
@@ -104,7 +106,7 @@ def test_init_does_not_write_through_a_symlink(world):
     link.symlink_to(existing_target)
 
     for path in (dangling, link):
-        result = run_vhpi(world, "--config", str(path), "init")
+        result = vhpi(world, "init", config=path)
         assert result.returncode == 1, describe(result, world)
         assert "already exists" in result.stderr
         assert os.path.islink(path)
@@ -116,7 +118,7 @@ def test_init_reports_a_path_it_cannot_create(world):
     blocker = world.root / "a-file"
     blocker.write_text("not a folder")
 
-    result = run_vhpi(world, "--config", str(blocker / "config.yaml"), "init")
+    result = vhpi(world, "init", config=blocker / "config.yaml")
 
     assert result.returncode == 1, describe(result, world)
     assert result.stderr.startswith(f"vhpi init: cannot write {blocker / 'config.yaml'}: "), result.stderr
@@ -159,7 +161,7 @@ def test_the_init_config_validates_although_its_paths_do_not_exist(tmp_path):
     assert set(job.keep_counts) == set(STANDARD_INTERVALS), "every interval is offered"
     assert job.rsync_options == tuple(DEFAULT_RSYNC_OPTIONS.split())
     assert job.warnings == ()
-    assert {"downloads", "tmp", "some_dir", ".local/share/Trash/*"} <= set(job.excludes)
+    assert job.excludes == (), "the job excludes nothing the user did not uncomment"
     assert DEFAULT_RSYNC_OPTIONS in text
     assert text.count(DEFAULT_RSYNC_OPTIONS) == 2, "the option line and its comment naming the default"
     intervals_line = re.search(r"^  intervals: (\{.*\})$", text, re.M).group(1)
@@ -178,8 +180,10 @@ def test_the_example_config_validates_too(tmp_path):
 
 def test_the_commented_out_settings_validate_once_uncommented(tmp_path):
     text = render_config(INIT_VALUES)
-    uncommented, count = re.subn(r"^(\s*)# ((?:hooks|healthcheck_url): )", r"\1\2", text, flags=re.M)
-    assert count == 4, uncommented
+    uncommented, count = re.subn(r"^(\s*)# ((?:hooks|healthcheck_url|another_list|exclude_lists|excludes|"
+                                 r"source_timeout|stale_after|snapshot_group): )",
+                                 r"\1\2", text, flags=re.M)
+    assert count == 12, uncommented
     path = tmp_path / "config.yaml"
     path.write_text(uncommented)
 
@@ -191,21 +195,49 @@ def test_the_commented_out_settings_validate_once_uncommented(tmp_path):
     (job,) = config.jobs
     assert job.hooks.before == "wakeonlan 00:11:22:33:44:55 && sleep 60"
     assert job.healthcheck_url == "https://hc-ping.com/another-uuid"
+    assert set(job.excludes) == {"lost+found/*", ".cache/chromium/*", ".mozilla/firefox/*/Cache",
+                                 ".cache/thumbnails/*", ".local/share/Trash/*", "downloads", "tmp"}
+
+
+def test_the_init_job_with_only_host_source_and_destination_filled_in_excludes_nothing(tmp_path):
+    """A user who edits only the host, source and destination loses nothing from the backup:
+    the example exclude lists and patterns are comments until uncommented."""
+    text = fill_in_the_job(render_config(INIT_VALUES), "127.0.0.1", tmp_path / "share", tmp_path / "disk")
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+
+    (job,) = load_config(str(path)).jobs
+
+    assert job.excludes == ()
+    assert job.warnings == ()
+    template = render_config(INIT_VALUES)
+    live = [line.split(" #")[0] for line in template.splitlines() if not line.lstrip().startswith("#")]
+    for placeholder in ("downloads", "tmp", "some_dir", "another_list", "exclude_lists:", "excludes:"):
+        assert not any(placeholder in line for line in live), placeholder
+        assert placeholder in template, f"{placeholder} is still shown, as a comment"
+
+
+def test_the_init_host_is_a_placeholder_that_cannot_be_a_real_host():
+    """Not a real-looking LAN address: a name in the reserved .invalid domain (RFC 6761),
+    which can never be a real host, and says it is to be replaced."""
+    host = INIT_VALUES.source_ip
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError(f"{host} looks like a real address")
+    assert host.endswith(".invalid") and "replace" in host.lower(), host
 
 
 def test_an_init_config_with_the_job_filled_in_checks_and_backs_up(world):
     world.config.unlink()
     vhpi(world, "init", code=0)
-    text = world.config.read_text()
-    for old, new in ((f"'{INIT_VALUES.source_ip}'", "'127.0.0.1'"),
-                     (INIT_VALUES.source, f"{world.source}/"),
-                     (INIT_VALUES.destination, f"{world.dest}/")):
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    assert "192.168." not in text  # no packet may go anywhere but 127.0.0.1
+    text = fill_in_the_job(world.config.read_text(), "127.0.0.1", world.source, world.dest)
+    assert "192.168." not in text and ".invalid" not in text  # no packet may go anywhere but 127.0.0.1
     world.config.write_text(text)
-    write_files(world.source, {"letter.txt": "dear grandma", "downloads/big.iso": "excluded",
-                               "some_dir/x": "excluded"})
+    write_files(world.source, {"letter.txt": "dear grandma", "downloads/big.iso": "kept",
+                               "tmp/x": "kept", "some_dir/x": "kept"})
 
     checked = vhpi(world, "check", code=0)
     assert "FAIL" not in checked.stdout
@@ -216,6 +248,6 @@ def test_an_init_config_with_the_job_filled_in_checks_and_backs_up(world):
     assert world.snapshots() == sorted(f"{name}.0" for name in active)
     for name in active:
         assert (world.dest / f"{name}.0" / "letter.txt").read_text() == "dear grandma"
-        assert not (world.dest / f"{name}.0" / "downloads").exists()
-        assert not (world.dest / f"{name}.0" / "some_dir").exists()
+        for kept in ("downloads/big.iso", "tmp/x", "some_dir/x"):  # nothing excluded unasked
+            assert (world.dest / f"{name}.0" / kept).read_text() == "kept"
     assert manifest(world.dest / "hourly.0") == manifest(world.dest / "backup.latest")

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests.integration.helpers import (NOBODY, assert_same_listing, ino, listing, manifest,
-                                       python_for_nobody, read, vhpi, vhpi_argv,
+                                       python_for_nobody, read, start_vhpi, vhpi,
                                        without_link_counts, write_config, write_files)
 from vhpi.decide.restore_plan import KEPT_EXTRAS, SNAPSHOT_DELETED
 
@@ -390,9 +390,8 @@ def _paused_rsync(world):
 
 
 def _start_restore(world, env, *args):
-    return subprocess.Popen(vhpi_argv(world, "restore", "home", *args), env=world.env(**env),
-                            cwd=world.root, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return start_vhpi(world, "restore", "home", *args, env=env, stdout=subprocess.PIPE,
+                      stderr=subprocess.PIPE, text=True)
 
 
 def _wait_until(condition, what, timeout=60):

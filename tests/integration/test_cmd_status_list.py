@@ -15,7 +15,6 @@ import time
 import pytest
 import yaml
 
-from tests.integration.conftest import nobody_world  # noqa: F401  (a fixture)
 from tests.integration.helpers import (NOBODY, assert_same_listing, describe, ino, job_line, listing,
                                        python_for_nobody, state, vhpi, write_config, write_files)
 from vhpi.decide.units import format_moment, relative_moment

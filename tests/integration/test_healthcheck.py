@@ -3,8 +3,6 @@ start, success and fail paths, the log lines in the body, and that a server that
 answer (or a closed port, or an error status) only warns."""
 
 import socket
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -153,9 +151,7 @@ def test_a_nothing_due_run_imports_no_urllib_and_runs_no_hook(world, server):
                                                            "after_success": record("job-ok")})
     vhpi(world, env=NO_PROXY, code=0)
     assert len(server.requests) == 2 and record.tags() == ["job-before", "job-ok"]
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "vhpi.main", "--config",
-                             str(world.config)], env=world.env(**NO_PROXY), cwd=world.root,
-                            capture_output=True, text=True, timeout=60)
+    result = vhpi(world, env={**NO_PROXY, "PYTHONPROFILEIMPORTTIME": "1"}, timeout=60)  # -X importtime
     assert result.returncode == 0, result
     assert job_line(world).endswith("job dest: nothing due")
     loaded = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if "|" in line}

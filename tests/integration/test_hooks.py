@@ -6,7 +6,7 @@ import os
 import time
 
 from tests.conftest import needs_root
-from tests.integration.helpers import debug_log, describe, job_line, listing, vhpi
+from tests.integration.helpers import debug_log, describe, job_line, listing, running, vhpi
 from tests.integration.hook_helpers import recorder, write_config
 
 
@@ -138,19 +138,10 @@ def test_a_hook_past_its_timeout_is_stopped_with_its_whole_process_group(world, 
     assert record.tags() == ["job-failed"]
     pid = int(stubborn.read_text())
     deadline = time.monotonic() + 10
-    while _alive(pid) and time.monotonic() < deadline:
+    while running(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(pid), "the child that ignores SIGTERM must be killed with the group"
+    assert not running(pid), "the child that ignores SIGTERM must be killed with the group"
     assert not (world.dest / "backup.latest").exists()
-
-
-def _alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie waiting for its parent counts as ended)."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_a_failing_run_before_hook_runs_no_job(world):

@@ -1,6 +1,8 @@
 """`vhpi check` looks at the hooks' programs, `vhpi --dry-run` says which hooks and pings a
 run would make; neither runs a hook or sends a ping (the URL's port has no server)."""
 
+import os
+
 from tests.integration.helpers import vhpi, write_files
 from tests.integration.hook_helpers import write_config
 
@@ -11,6 +13,7 @@ def test_check_notes_a_hook_program_that_is_not_found(world):
     marker = world.root / "ran"
     write_config(world, app={"hooks": {"after_failure": f"touch {marker}"}},
                  hooks={"before": f"LANG=C {MISSING} --wake && sleep 1", "after_success": "if true; then :; fi"})
+    os.chmod(world.dest, 0o700)  # as a run makes it: a destination others can enter FAILs
 
     result = vhpi(world, "check", code=0)  # a note, not a failure: the shell has the last word
 
@@ -24,6 +27,7 @@ def test_check_notes_a_hook_program_that_is_not_found(world):
 
 def test_check_without_hooks_says_nothing_about_them(world):
     write_config(world)
+    os.chmod(world.dest, 0o700)
     result = vhpi(world, "check", code=0)
     assert " hook: " not in result.stdout, result.stdout
 

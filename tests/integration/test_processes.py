@@ -14,6 +14,7 @@ import textwrap
 import time
 
 from tests.integration.helpers import running
+from tests.procs import processes
 from vhpi.act import pinned
 from vhpi.act.processes import (Ending, Limits, run_and_read, run_in_child, run_in_children,
                                 run_streaming, start_in_background, finish_background)
@@ -68,15 +69,7 @@ def _run_to(output, argv, limits):
 
 
 def _processes_named(word: str) -> list:
-    found = []
-    for name in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as handle:
-                if word.encode() in handle.read():
-                    found.append(int(name))
-        except OSError:
-            pass
-    return found
+    return [found.pid for found in processes() if found.mentions(word.encode())]
 
 
 def test_a_child_gets_none_of_vhpis_open_files(tmp_path):
@@ -168,3 +161,26 @@ def test_passes_group_entries_by_parent_and_cap_the_parents(tmp_path, monkeypatc
                     ((b"d3", b"d4"), [b"d3/d", b"d3/e", b"d4/f"])]
     top = list(pinned.passes(iter([b"x", b"y"]), str(listed)))
     assert top == [()] and listed.read_bytes() == b"x\0y\0"
+
+
+def test_entries_rsync_would_read_as_comments_are_listed_as_themselves(tmp_path):
+    """rsync skips a --files-from line starting with '#' or ';' (--from0 too): such entries
+    are listed with './' before them, and the facts name the entries themselves."""
+    source = tmp_path / "source"
+    (source / "#recycle").mkdir(parents=True)
+    for name in ("#notes", ";semi", "plain", "#recycle/inner"):
+        (source / name).write_text(name)
+    listed = tmp_path / "pass.list"
+    top = list(pinned.passes(iter([b"#notes", b";semi", b"plain"]), str(listed)))
+    assert top == [()] and listed.read_bytes() == b"./#notes\0./;semi\0plain\0"
+    facts = tmp_path / "pass.facts"
+    finished = run_streaming(["true"], lambda line: None,
+                             prepare=pinned.pin_parents(str(source), (), str(listed), str(facts)))
+    assert finished.ok, finished
+    assert [entry for entry, _, _ in pinned.read_facts(str(facts))] == [b"#notes", b";semi", b"plain"]
+    deeper = list(pinned.passes(iter([b"#recycle/inner"]), str(listed)))
+    assert deeper == [(b"#recycle",)] and listed.read_bytes() == b"./#recycle/inner\0"
+    finished = run_streaming(["true"], lambda line: None,
+                             prepare=pinned.pin_parents(str(source), deeper[0], str(listed), str(facts)))
+    assert finished.ok, finished
+    assert [entry for entry, _, _ in pinned.read_facts(str(facts))] == [b"#recycle/inner"]

@@ -1,6 +1,7 @@
 """A clock that jumps (a Pi without a real-time clock boots in 1970 or at its last
 shutdown; a wrong NTP answer can put it years ahead) must never make vhpi rotate or drop."""
 
+import json
 import time
 
 import pytest
@@ -55,6 +56,15 @@ def test_a_clock_that_was_far_ahead_is_refused_until_trust_clock(world):
     assert "--trust-clock: snapshot times later than now were set to now" in world.info_log
     assert all(started - 1 <= when <= time.time() for when in state(world).values())
     assert job_line(world).endswith("nothing due")
+    # every record is brought back: list, status and restore show no time in the future
+    listed = json.loads(vhpi(world, "list", "dest", "--json", code=0).stdout)
+    taken = [snapshot["taken_at"] for snapshot in listed["snapshots"] if snapshot["taken_at"] is not None]
+    assert len(taken) == 4 and all(when <= time.time() for when in taken), listed
+    (status,) = json.loads(vhpi(world, "status", "--json", code=0).stdout)["jobs"]
+    shown = [s["taken_at"] for interval in status["intervals"] for s in interval["snapshots"]]
+    assert len(shown) == 4 and all(when <= time.time() for when in shown), status
+    assert all(interval["newest"] <= time.time() for interval in status["intervals"]), status
+    assert status["last_run"]["at"] <= time.time(), status["last_run"]
 
     vhpi(world, at="+2h", code=0)
     assert numbers(world, "hourly") == [0, 1] and numbers(world, "daily") == [0, 1]

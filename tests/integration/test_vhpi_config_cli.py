@@ -1,13 +1,12 @@
 """Bad configs through the real command line: exit 2, every problem named with its place
 on stderr, no traceback, and nothing written anywhere."""
 
-import subprocess
-import sys
+import json
 
 import pytest
 import yaml
 
-from tests.integration.helpers import assert_same_listing, listing
+from tests.integration.helpers import assert_same_listing, listing, vhpi
 
 
 def _job(world, **changes):
@@ -58,9 +57,7 @@ def test_a_bad_config_stops_before_anything_is_written(world, case):
         world.config.write_text(make(world))
     before = {"dest": listing(world.dest), "source": listing(world.source), "home": listing(world.home)}
 
-    result = subprocess.run([sys.executable, "-m", "vhpi.main", "--config", str(world.config)],
-                            env=world.env(), cwd=world.root, capture_output=True, text=True,
-                            stdin=subprocess.DEVNULL, timeout=60)
+    result = vhpi(world, timeout=60)
 
     assert result.returncode == 2, result
     assert "Traceback" not in result.stderr and result.stdout == ""
@@ -68,26 +65,70 @@ def test_a_bad_config_stops_before_anything_is_written(world, case):
     for fragment in expected:
         assert fragment in result.stderr, (fragment, result.stderr)
     assert str(world.config) in result.stderr or "jobs_cfg[0]" in result.stderr
-    assert not world.vhpi_home.exists(), "~/.very_hungry_pi must not be created"
+    assert not (world.home / ".very_hungry_pi").exists(), "~/.very_hungry_pi must not be created"
     assert_same_listing(before["dest"], listing(world.dest))
     assert_same_listing(before["source"], listing(world.source))
     assert_same_listing(before["home"], listing(world.home))
 
 
 def test_the_default_config_path_is_in_home(world):
-    result = subprocess.run([sys.executable, "-m", "vhpi.main"], env=world.env(), cwd=world.root,
-                            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    result = vhpi(world, config=False, timeout=60)
     assert result.returncode == 2
-    assert f"{world.vhpi_home}/config.yaml: no such config file" in result.stderr
-    assert not world.vhpi_home.exists()
+    assert f"{world.home}/.very_hungry_pi/config.yaml: no such config file" in result.stderr
+    assert not (world.home / ".very_hungry_pi").exists()
 
 
 @pytest.mark.parametrize("argv, code", [(["--no-such-option"], 2), (["--version"], 0), (["--help"], 0)])
 def test_usage_errors_and_info_options_write_nothing(world, argv, code):
-    result = subprocess.run([sys.executable, "-m", "vhpi.main", *argv], env=world.env(),
-                            cwd=world.root, capture_output=True, text=True,
-                            stdin=subprocess.DEVNULL, timeout=60)
+    result = vhpi(world, *argv, config=False, timeout=60)
     assert result.returncode == code, result
     assert "Traceback" not in result.stderr
-    assert not world.vhpi_home.exists()
+    assert not (world.home / ".very_hungry_pi").exists()
     assert world.snapshots() == []
+
+
+def test_each_config_has_its_own_logs_lock_and_records(world):
+    """Two configs of one user share nothing of vhpi's: each has its own state folder
+    (~/.very_hungry_pi/configs/<name>-<hash>), the default config ~/.very_hungry_pi."""
+    (world.source / "a.txt").write_text("a")
+    other_dest = world.root / "other-dest"
+    other_dest.mkdir()
+    (other_dest / ".backup_destination").touch()
+    other = world.root / "other.yaml"
+    text = yaml.safe_load(world.config.read_text())
+    text["jobs_cfg"][0].update(name="other", rsync_dest=str(other_dest))
+    other.write_text(yaml.safe_dump(text))
+    default = world.home / ".very_hungry_pi" / "config.yaml"
+    default.parent.mkdir()
+    text["jobs_cfg"][0].update(name="third", rsync_dest=str(world.dest))
+    default.write_text(yaml.safe_dump(text))
+
+    for config in (world.config, other, default):
+        result = vhpi(world, config=config)
+        assert result.returncode == 0, result.stderr
+
+    states = world.home / ".very_hungry_pi"
+    folders = sorted(path.name for path in (states / "configs").iterdir())
+    assert len(folders) == 2 and folders[0].startswith("config-") and folders[1].startswith("other-")
+    logs = {name: (states / "configs" / name / "info.log").read_text() for name in folders}
+    assert "job dest:" in logs[folders[0]] and "job other" not in logs[folders[0]]
+    assert "job other:" in logs[folders[1]] and "job dest" not in logs[folders[1]]
+    assert "job third:" in (states / "info.log").read_text()
+    for name in folders:
+        assert (states / "configs" / name / "last-runs.json").exists()
+
+
+def test_a_config_of_its_own_still_knows_the_destinations_vhpi_used_before(world):
+    """Before each config had a state folder, every config's record of the destinations it
+    made snapshots in was ~/.very_hungry_pi/destinations.json: that record still counts, so
+    a destination that lost its mark (the disk is not mounted) is never taken for a new one."""
+    shared = world.home / ".very_hungry_pi"
+    shared.mkdir()
+    (shared / "destinations.json").write_text(json.dumps({str(world.dest): 1700000000.0}))
+    (world.dest / ".backup_destination").unlink()
+
+    result = vhpi(world)
+
+    assert result.returncode == 1
+    assert "has made snapshots in" in result.stderr and "probably not mounted" in result.stderr, result.stderr
+    assert "touch" not in result.stderr

@@ -3,6 +3,7 @@ disk, or rotating without its records; and an offline host."""
 
 import os
 import shutil
+import subprocess
 import time
 
 import pytest
@@ -63,6 +64,9 @@ def test_an_unmarked_destination_gets_the_touch_hint(world):
     assert os.listdir(world.dest) == []
     hint = f"touch {world.dest / '.backup_destination'}"
     assert hint in job_line(world) and hint in result.stderr
+    # the test's folder is on the root file system, as an empty mount point on a Pi's SD card
+    # is: mounting the disk comes first, the mark only for a folder that is meant to be it
+    assert "if the backup disk is not mounted there, mount it" in job_line(world), job_line(world)
 
 
 def test_a_lost_mark_after_backups_means_the_disk_is_not_mounted(backed_up):
@@ -86,6 +90,49 @@ def test_an_empty_mountpoint_left_by_an_unplugged_disk_stays_empty(backed_up):
     assert os.listdir(world.dest) == []
     assert "probably not mounted" in job_line(world)
     assert_same_listing(disk_before, listing(disk))
+
+
+def _fake_mark_on_the_mount_point(world):
+    """The disk of a backed-up job is unplugged; its empty mount point gets a mark (a user
+    who followed an old "touch .backup_destination" hint there). Returns the disk."""
+    disk = world.root / "unplugged-disk"
+    world.dest.rename(disk)
+    world.dest.mkdir()
+    (world.dest / ".backup_destination").touch()
+    return disk
+
+
+def test_a_fake_mark_on_the_sd_card_gets_mount_the_disk_not_trust_clock(backed_up):
+    world = backed_up
+    assert os.stat(world.dest.parent).st_dev == os.stat("/").st_dev, "the test's folders are on /"
+    disk = _fake_mark_on_the_mount_point(world)
+    disk_before = listing(disk)
+
+    result = vhpi(world, at="+2h", code=1)
+
+    line = job_line(world)
+    assert "probably not the backup disk" in line and "mount the backup disk" in line, line
+    assert "--trust-clock" not in line and "--trust-clock" not in result.stderr, line
+    assert os.listdir(world.dest) == [".backup_destination"], "nothing written on the SD card"
+    assert_same_listing(disk_before, listing(disk))
+
+
+@needs_root("a disk of its own is a tmpfs mount")
+def test_an_empty_marked_disk_of_its_own_may_be_a_new_disk(backed_up):
+    world = backed_up
+    _fake_mark_on_the_mount_point(world)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "vhpi-new-disk", str(world.dest)], check=True)
+    try:
+        (world.dest / ".backup_destination").touch()
+        vhpi(world, at="+2h", code=1)
+        line = job_line(world)
+        assert "probably not the backup disk" in line and "new, empty backup disk" in line, line
+        assert "--trust-clock" in line
+        assert os.listdir(world.dest) == [".backup_destination"]
+        vhpi(world, "--trust-clock", at="+3h", code=0)   # the user says it is the new disk
+        assert manifest(world.dest / "hourly.0") == manifest(world.source)
+    finally:
+        subprocess.run(["umount", "-l", str(world.dest)], check=True)
 
 
 @pytest.mark.parametrize("home_lost", [False, True], ids=["home-kept", "home-lost-too"])

@@ -3,11 +3,10 @@
 import shlex
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-from tests.integration.helpers import vhpi
+from tests.integration.helpers import vhpi, vhpi_command
 
 
 def test_missing_delete_is_warned_about_in_info_log(world):
@@ -45,9 +44,8 @@ def test_info_log_rotates_by_size_instead_of_growing(world):
 
 @pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux `script` for a terminal")
 def test_a_run_on_a_terminal_shows_the_info_lines(world):
-    command = shlex.join([sys.executable, "-m", "vhpi.main",
-                          "--config", str(world.config)])
-    result = subprocess.run(["script", "-qec", command, "/dev/null"], env=world.env(),
+    argv, env = vhpi_command(world)
+    result = subprocess.run(["script", "-qec", shlex.join(argv), "/dev/null"], env=env,
                             cwd=world.root, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result
     assert "job dest: due hourly, daily; done:" in result.stdout

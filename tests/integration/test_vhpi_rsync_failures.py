@@ -46,6 +46,9 @@ def test_as_a_normal_user_an_unreadable_file_fails_the_job_without_rotating(nobo
     line = job_line(world)
     assert "FAILED" in line and "rsync failed with code 23" in line, describe(result, world)
     assert "nothing was rotated" in line
+    # the failure names the file and the reason, and says where rsync's messages are
+    assert "could not be copied: secret.txt (Permission denied)" in line, line
+    assert "debug.log" in line, line
     assert "code 23" in result.stderr and "Traceback" not in result.stderr
     assert snapshot_dirs(world) == before["snapshots"]
     for name in ("hourly.0", "daily.0"):  # backup.latest let go of a.txt: only its link count moved

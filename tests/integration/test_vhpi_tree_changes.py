@@ -2,7 +2,9 @@
 symlinks, and hard links."""
 
 import os
+import stat
 
+import pytest
 
 from tests.integration.helpers import (assert_same_listing, ino, listing, manifest, read, vhpi,
                                        walk, work_leftovers, write_config, write_files)
@@ -102,8 +104,24 @@ TRICKY = {
 }
 
 
-def test_names_that_need_escaping_survive_changes_and_deletions(world):
+UMLAUT = b"utf8-\xc3\xa4\xe2\x82\xac"
+
+
+@pytest.fixture(params=[0o022, 0o077], ids=["umask-022", "umask-077"])
+def process_umask(request):
+    """Run the test under this process umask (restored after). An in-process vhpi main()
+    earlier in the session (test_example_config, test_healthcheck, test_hooks) leaves the
+    test process with vhpi's private 077, so that files a test writes are 0600 already."""
+    before = os.umask(request.param)
+    yield request.param
+    os.umask(before)
+
+
+def test_names_that_need_escaping_survive_changes_and_deletions(world, process_umask):
     write_files(world.source, TRICKY, mtime=1_700_000_000)
+    source = os.fsencode(world.source)
+    for name in TRICKY:  # whatever the umask: the chmod below must be a real change
+        os.chmod(os.path.join(source, name), 0o644)
     vhpi(world, code=0)
     assert manifest(world.dest / "hourly.0") == manifest(world.source)
 
@@ -111,7 +129,7 @@ def test_names_that_need_escaping_survive_changes_and_deletions(world):
                 mtime=1_700_000_100)
     os.unlink(os.path.join(os.fsencode(world.source), b"latin1-\xe9t\xe9"))
     os.unlink(os.path.join(os.fsencode(world.source), b"*deleting   x"))
-    os.chmod(os.path.join(os.fsencode(world.source), b"utf8-\xc3\xa4\xe2\x82\xac"), 0o600)
+    os.chmod(os.path.join(source, UMLAUT), 0o600)
     vhpi(world, at="+2h", code=0)
 
     new, old = os.fsencode(world.dest / "hourly.0"), os.fsencode(world.dest / "hourly.1")
@@ -119,10 +137,27 @@ def test_names_that_need_escaping_survive_changes_and_deletions(world):
     with open(os.path.join(old, b"new\nline"), "rb") as handle:
         assert handle.read() == b"newline"
     assert os.path.exists(os.path.join(old, b"latin1-\xe9t\xe9"))
-    for name in (b"new\nline", b"back\\#012slash", b"utf8-\xc3\xa4\xe2\x82\xac"):
+    for name in (b"new\nline", b"back\\#012slash", UMLAUT):
         assert os.lstat(os.path.join(new, name)).st_ino != os.lstat(os.path.join(old, name)).st_ino
+    for snapshot in (old, os.fsencode(world.dest / "daily.0")):  # the older snapshots did not change
+        assert stat.S_IMODE(os.lstat(os.path.join(snapshot, UMLAUT)).st_mode) == 0o644
+    assert stat.S_IMODE(os.lstat(os.path.join(new, UMLAUT)).st_mode) == 0o600
     for name in (b"with space.txt", b"-starts-with-dash", b"dir with\ttab/inner file"):
         assert os.lstat(os.path.join(new, name)).st_ino == os.lstat(os.path.join(old, name)).st_ino
+
+
+def test_names_rsync_would_read_as_comments_are_copied_when_they_change(world):
+    """rsync skips --files-from lines that start with '#' or ';': vhpi lists such paths so
+    that rsync reads them as paths (a changed one must not vanish from the new snapshot)."""
+    names = ("#notes.txt", ";semi", "#recycle/inner.txt", "plain.txt")
+    write_files(world.source, {name: "v1" for name in names}, mtime=1_700_000_000)
+    vhpi(world, code=0)
+    write_files(world.source, {**{name: "v2, longer" for name in names}, "#recycle/new.txt": "new"},
+                mtime=1_700_000_100)
+    vhpi(world, at="+2h", code=0)
+    assert manifest(world.dest / "hourly.0") == manifest(world.source)
+    assert read(world.dest / "hourly.1" / "#recycle/inner.txt") == "v1"
+    assert "warning" not in world.info_log.lower()
 
 
 def test_a_new_hard_link_to_an_unchanged_file_stays_a_link(world):

@@ -84,8 +84,7 @@ def test_example_config_loads_with_paths_relative_to_its_folder(tmp_path, monkey
             source=os.path.join(folder, "tests", "dummy_src", "src1"),
             destination=os.path.join(folder, "tests", "dummy_dest", "dest1"),
             rsync_options=("-aAHSvX", "--delete"),
-            excludes=("lost+found/*", ".cache/chromium/*", ".mozilla/firefox/*/Cache",
-                      ".cache/thumbnails/*", ".local/share/Trash/*", "some_dir", "downloads", "tmp"),
+            excludes=(),   # the example's exclude lists and patterns are comments
             keep_counts={"hourly": 0, "six-hourly": 0, "daily": 7, "weekly": 4, "monthly": 6,
                          "yearly": 6},
             warnings=()),))
@@ -233,7 +232,7 @@ def test_unknown_app_key_with_did_you_mean():
 def test_unknown_app_key_without_a_close_match():
     raw = config()
     raw["app_cfg"]["colour"] = "blue"
-    assert problems(raw) == ["app_cfg.colour: unknown key (known keys: exclude_lib, intervals, hooks, healthcheck_url, source_timeout)"]
+    assert problems(raw) == ["app_cfg.colour: unknown key (known keys: exclude_lib, intervals, hooks, healthcheck_url, source_timeout, stale_after, snapshot_group)"]
 
 
 @pytest.mark.parametrize("intervals, expected", [
@@ -318,7 +317,7 @@ def test_unknown_job_key_misspelt_snapshots():
 def test_unknown_job_key_without_a_close_match():
     assert problems(config(job(colour="red"))) == [
         "jobs_cfg[0].colour: unknown key (known keys: name, source_ip, rsync_src, rsync_dest, "
-        "rsync_options, exclude_lists, excludes, snapshots, hooks, healthcheck_url, source_timeout)"]
+        "rsync_options, exclude_lists, excludes, snapshots, hooks, healthcheck_url, source_timeout, stale_after, snapshot_group)"]
 
 
 @pytest.mark.parametrize("key", ["source_ip", "rsync_src", "rsync_dest", "snapshots"])
@@ -514,7 +513,7 @@ def test_several_problems_reported_at_once():
         ],
     }
     assert problems(raw) == [
-        "app_cfg.extra: unknown key (known keys: exclude_lib, intervals, hooks, healthcheck_url, source_timeout)",
+        "app_cfg.extra: unknown key (known keys: exclude_lib, intervals, hooks, healthcheck_url, source_timeout, stale_after, snapshot_group)",
         f"app_cfg.intervals.da.ily: {INTERVAL_NAME_RULE}, got 'da.ily'",
         "app_cfg.intervals.weekly: must be a whole number of seconds >= 1, got True",
         "app_cfg.exclude_lib.std: must be a list of exclude patterns, got 'not-a-list'",
@@ -735,3 +734,25 @@ def test_yaml_merge_keys_work():
 def test_unhashable_yaml_key_is_a_config_error():
     with pytest.raises(ConfigError):
         parse_config_text("/p.yaml", "? [a, b]\n: 1\n")
+
+
+def test_stale_after_and_snapshot_group_defaults_and_overrides():
+    raw = config(job(name="a", rsync_dest="/d1"),
+                 job(name="b", rsync_dest="/d2", stale_after=7200, snapshot_group="family"))
+    loaded = validate_config(raw, CFG).jobs
+    assert [(j.stale_after, j.snapshot_group) for j in loaded] == [(3 * 86400, None), (7200, "family")]
+    raw["app_cfg"].update(stale_after=86400, snapshot_group="backup-readers")
+    loaded = validate_config(raw, CFG).jobs
+    assert [(j.stale_after, j.snapshot_group) for j in loaded] == [(86400, "backup-readers"),
+                                                                   (7200, "family")]
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("stale_after", 60, "must be a whole number of seconds of at least 3600"),
+    ("stale_after", "3d", "must be a whole number of seconds of at least 3600"),
+    ("snapshot_group", "no spaces", "must be the name of a group of this system"),
+    ("snapshot_group", 1000, "must be the name of a group of this system"),
+])
+def test_stale_after_and_snapshot_group_are_checked(key, value, message):
+    found = problems(config(job(**{key: value})))
+    assert len(found) == 1 and found[0].startswith(f"jobs_cfg[0].{key}: {message}"), found

@@ -2,7 +2,7 @@
 
 import pytest
 
-from vhpi.decide.due import (GRACE_LIMIT_SECONDS, clamp_to_now, clock_is_behind, due_intervals,
+from vhpi.decide.due import (GRACE_LIMIT_SECONDS, clamp_to_now, stale_age, stale_limit, clock_is_behind, due_intervals,
                              grace_seconds, newest_recorded_time)
 
 HOUR, DAY, WEEK = 3600, 86400, 604800
@@ -113,3 +113,38 @@ def test_after_clamping_the_clock_is_no_longer_behind_and_nothing_is_due_yet():
     assert not clock_is_behind(clamped, NOW)
     assert due_intervals({"hourly": 1}, LENGTHS, clamped, NOW) == []
     assert due_intervals({"hourly": 1}, LENGTHS, clamped, NOW + HOUR) == ["hourly"]
+
+
+# ---------------------------------------------------------------- stale_after
+
+DAY = 86400
+
+
+@pytest.mark.parametrize("stale_after, intervals, limit", [
+    (3 * DAY, {"hourly": 3600, "daily": DAY}, 3 * DAY),
+    (3 * DAY, {"weekly": 7 * DAY, "monthly": 30 * DAY}, 14 * DAY),   # twice the shortest interval
+    (3600, {"hourly": 3600}, 7200),
+    (3 * DAY, {}, 3 * DAY),
+])
+def test_stale_limit_is_stale_after_but_at_least_two_shortest_intervals(stale_after, intervals, limit):
+    assert stale_limit(stale_after, intervals) == limit
+
+
+@pytest.mark.parametrize("times, now, age", [
+    ({}, 10 * DAY, None),                                  # no snapshot yet: not stale
+    ({"hourly": 0.0, "daily": 7 * DAY}, 10 * DAY, None),   # the newest counts: 3 days is not over
+    ({"hourly": 0.0, "daily": 7 * DAY}, 10 * DAY + 1, 3 * DAY + 1),
+    ({"hourly": 5 * DAY}, 4 * DAY, None),                  # a newest in the future is no age
+])
+def test_stale_age_is_the_newest_snapshots_age_once_over_the_limit(times, now, age):
+    assert stale_age(times, now, 3 * DAY) == age
+
+
+@pytest.mark.parametrize("times, first_run, age", [
+    ({}, None, None),                    # never run: nothing to age
+    ({}, 1 * DAY, 4 * DAY),              # no snapshot: counts from the first run
+    ({}, 3 * DAY, None),
+    ({"hourly": 4 * DAY}, 1 * DAY, None),   # a snapshot: the first run no longer counts
+])
+def test_a_job_without_snapshots_ages_from_its_first_run(times, first_run, age):
+    assert stale_age(times, 5 * DAY, 3 * DAY, first_run) == age

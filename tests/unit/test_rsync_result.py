@@ -2,7 +2,7 @@
 
 import pytest
 
-from vhpi.decide.rsync_result import RsyncOutcome, classify_exit, disk_full_in, parse_stats
+from vhpi.decide.rsync_result import RsyncOutcome, classify_exit, disk_full_in, failed_files, parse_stats
 
 ENOSPC = 'rsync: [receiver] write failed on "/backup/backup.latest/big": No space left on device (28)'
 EDQUOT = 'rsync: [receiver] mkstemp "/b/x" failed: Disk quota exceeded (122)'
@@ -150,3 +150,30 @@ def test_parse_stats_of_human_readable_figures_is_not_wrong():
     stats = parse_stats(["Total file size: 3.00M bytes", "Total bytes received: 22.84K"])
     assert stats.get("Total file size") in (None, 3_000_000)
     assert stats.get("Total bytes received") in (None, 22_840)
+
+
+# ---------------------------------------------------------------- naming what rsync could not copy
+
+#: what rsync 3.2.7 and 3.5.0 print for a file and a folder it cannot read (run as a user
+#: without permission), and the summary line, which names no file
+UNREADABLE = [
+    'rsync: [sender] opendir "/proc/self/fd/4/closed" failed: Permission denied (13)',
+    'rsync: [sender] send_files failed to open "/mnt/laptop/dir/se\\"cret.txt": Permission denied (13)',
+    'rsync: send_files failed to open "/mnt/laptop/dir/secret.txt": Permission denied (13)',
+    "rsync error: some files/attrs were not transferred (see previous errors) (code 23) at main.c(1394) [sender=3.5.0]",
+]
+
+
+def test_failed_files_names_each_file_once_below_the_folders_rsync_was_given():
+    found = failed_files(UNREADABLE, ("/proc/self/fd/4/", "/mnt/laptop"))
+    assert found == [("closed", "Permission denied"), ('dir/se\\"cret.txt', "Permission denied"),
+                     ("dir/secret.txt", "Permission denied")]
+
+
+def test_a_code_23_names_the_first_files_and_points_to_debug_log():
+    found = [(f"f{number}", "Permission denied") for number in range(5)]
+    problem = classify_exit(23, [], found).problem
+    assert problem == ("rsync failed with code 23: some files could not be copied: f0 (Permission "
+                       "denied), f1 (Permission denied), f2 (Permission denied) and 2 more (all of "
+                       "rsync's messages are in debug.log)")
+    assert classify_exit(23, []).problem.endswith("(unreadable files or attribute errors)")

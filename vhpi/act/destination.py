@@ -18,14 +18,24 @@ from vhpi.act.home_trouble import note
 from vhpi.act.lock import held_briefly
 from vhpi.act.run_records import RECORDS_LOCK
 from vhpi.act.layout import DESTINATION_MARK, Layout
+from vhpi.decide.paths import shared_state_folders
 
 REGISTRY_NAME = "destinations.json"
 
 
 def known_destinations(home: str) -> Dict[str, float]:
-    """Return {destination path: time vhpi first made a snapshot there}; {} when unreadable."""
+    """Return {destination path: time vhpi first made a snapshot there}, from the state
+    folder `home` and the folders it shares that record with (vhpi.decide.paths); {} when
+    unreadable."""
+    known: Dict[str, float] = {}
+    for folder in reversed(shared_state_folders(home)):
+        known.update(_registry(folder))
+    return known
+
+
+def _registry(folder: str) -> Dict[str, float]:
     try:
-        with open(os.path.join(home, REGISTRY_NAME), encoding="utf-8") as handle:
+        with open(os.path.join(folder, REGISTRY_NAME), encoding="utf-8") as handle:
             data = json.load(handle)
         return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
     except (OSError, ValueError, TypeError, AttributeError):
@@ -46,6 +56,14 @@ def remember_destination(home: str, destination: str) -> None:
             write_json_atomically(path, known)
     except OSError as error:
         note(path, error)
+
+
+def on_root_file_system(path: str) -> bool:
+    """True when `path` lies on the file system of `/` (on a Pi: the SD card)."""
+    try:
+        return os.stat(path).st_dev == os.stat("/").st_dev
+    except OSError:
+        return False
 
 
 def destination_device(layout: Layout) -> int:
@@ -85,6 +103,11 @@ def destination_problem(layout: Layout, used_before: bool) -> Optional[str]:
         if used_before:
             return (f"vhpi has made snapshots in {root} before, but its {DESTINATION_MARK} is "
                     f"missing: the backup disk is probably not mounted. Nothing was written.")
+        if on_root_file_system(root):
+            return (f"destination {root} is not marked as a backup destination, and it is on "
+                    f"the root file system (the SD card), not on a disk of its own: if the "
+                    f"backup disk is not mounted there, mount it. Only if this folder really is "
+                    f"where the backups go, mark it once with: touch {layout.mark}")
         return (f"destination {root} is not marked as a backup destination. If it really is "
                 f"on your backup disk, mark it once with: touch {layout.mark}")
     if not os.access(root, os.W_OK | os.X_OK):

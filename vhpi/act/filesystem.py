@@ -79,10 +79,44 @@ def mount_entry_of(path: str, entries: List[MountEntry]) -> Optional[MountEntry]
     real = os.path.realpath(path)
     device = f"{os.major(info.st_dev)}:{os.minor(info.st_dev)}"
     same_device = [entry for entry in entries if entry.device == device]
-    above = [entry for entry in same_device or entries if _is_under(real, entry.mount_point)]
-    if above:
-        return max(reversed(above), key=lambda entry: len(entry.mount_point))
+    above = _innermost_above(real, same_device or entries)
+    if above is not None:
+        return above
     return same_device[-1] if same_device else None
+
+
+def _innermost_above(real: str, entries: List[MountEntry]) -> Optional[MountEntry]:
+    """Given a real path and mountinfo entries, return the entry with the longest mount
+    point above it, the last of equals (it covers the others), or None."""
+    above = [entry for entry in entries if _is_under(real, entry.mount_point)]
+    return max(reversed(above), key=lambda entry: len(entry.mount_point)) if above else None
+
+
+def filesystem_above(real_path: str) -> Optional[FileSystem]:
+    """Given an already resolved real path (of a share that may hang: resolve it in a
+    child, see vhpi.act.source), return the FileSystem mounted at the longest mount point
+    above it, read from /proc/self/mountinfo without touching the path itself; None when
+    mountinfo cannot be read."""
+    entries = read_mountinfo()
+    entry = _innermost_above(real_path, entries) if entries is not None else None
+    return describe_mount(entry) if entry is not None else None
+
+
+def mount_point(path: str) -> str:
+    """Return the mount point of the file system holding `path` (st_dev changes above it)."""
+    path = os.path.realpath(path)
+    device = os.stat(path).st_dev
+    while path != "/":
+        parent = os.path.dirname(path)
+        if os.stat(parent).st_dev != device:
+            return path
+        path = parent
+    return "/"
+
+
+def space_of(path: str) -> os.statvfs_result:
+    """Return statvfs of the file system holding `path` (free space and inodes)."""
+    return os.statvfs(path)
 
 
 # ---------------------------------------------------------------- what is on a device

@@ -19,10 +19,11 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
-from vhpi.act.layout import BUILDING, Layout
+from vhpi.act.layout import Layout
 from vhpi.act.processes import BackgroundProcess, finish_background, start_in_background, stop_background
 from vhpi.act.relink import relink_tree
 from vhpi.act.tree_edit import remove_tree
+from vhpi.decide.work_names import building_name
 
 
 @dataclass
@@ -37,7 +38,7 @@ class HeadStart:
 
 def start_head_start(layout: Layout, interval: str, log: logging.Logger) -> HeadStart:
     """Start `cp -al backup.latest building.<interval>` in the background; return its handle."""
-    head = HeadStart(interval, os.path.join(layout.work, BUILDING + interval))
+    head = HeadStart(interval, os.path.join(layout.work, building_name(interval)))
     remove_tree(head.building)
     argv = ("cp", "-al", "--", layout.latest, head.building)
     log.debug("running: %r (in the background, while rsync looks for changes)", list(argv))

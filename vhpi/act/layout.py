@@ -13,17 +13,14 @@ import os
 from dataclasses import dataclass
 
 from vhpi.decide.snapshot_names import LATEST_NAME
+from vhpi.decide.work_names import BUILDING, READY, SET_ASIDE, TRASH
 
 DESTINATION_MARK = ".backup_destination"
 #: Names in DEST/.vhpi/work/ that a run leaves only when it was cut short (see
-#: vhpi.act.snapshots and vhpi.act.link_limit).
-BUILDING = "building."    # a tree being linked (deleted when a crash cut it short)
-READY = "ready."          # a complete tree not yet in place
-TRASH = "trash."          # a dropped snapshot, deleted at the end of the job
+#: vhpi.act.snapshots and vhpi.act.link_limit; the snapshot steps' names, and the
+#: set-aside name of a leftover that could not be deleted, are vhpi.decide.work_names').
 LINK_PROBE = ".vhpi-link-test."  # the hard-link probe's files (vhpi.act.filesystem)
 UNFINISHED_WORK_PREFIXES = (BUILDING, READY, TRASH, "unshare.", LINK_PROBE)
-#: A leftover that could not be deleted, renamed out of every step's way (retried each run).
-SET_ASIDE = "set-aside."
 SOURCE_MARK = ".backup_valid"
 
 

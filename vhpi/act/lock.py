@@ -21,6 +21,7 @@ def try_lock(path: str) -> Optional[int]:
     except BlockingIOError:
         os.close(fd)
         return None
+    os.fchmod(fd, 0o600)  # also a lock file an older version made readable for all
     return fd
 
 

@@ -63,6 +63,23 @@ def depth_of(entry: bytes) -> int:
     return entry.count(b"/")
 
 
+#: rsync skips a --files-from line that starts with one of these as a comment, --from0 or
+#: not (3.2.7 and 3.5.0 alike): such an entry, removed from backup.latest to make room for
+#: rsync, would silently never be copied ("#recycle/", ";notes").
+_COMMENT_STARTS = (b"#", b";")
+
+
+def list_line(entry: bytes) -> bytes:
+    """Return how `entry` is written to a --files-from list so that rsync reads it as the
+    path it is: `./` before one that rsync would read as a comment (rsync drops the `./`)."""
+    return b"./" + entry if entry.startswith(_COMMENT_STARTS) else entry
+
+
+def listed_entry(line: bytes) -> bytes:
+    """Return the entry a line made by list_line names."""
+    return line[2:] if line.startswith(b"./") else line
+
+
 def passes(entries: Iterable[bytes], list_path: str) -> Iterator[Tuple[bytes, ...]]:
     """Given entries whose parents all have one depth (in rsync's order, which keeps a
     folder's entries together), write each pass's entries to `list_path` (NUL-separated)
@@ -80,7 +97,7 @@ def passes(entries: Iterable[bytes], list_path: str) -> Iterator[Tuple[bytes, ..
                 parents.clear()
                 out = open(list_path, "wb")
             parents.setdefault(parent, None)
-            out.write(entry + b"\0")
+            out.write(list_line(entry) + b"\0")
         out.close()
         if parents:
             yield _parents(parents)
@@ -207,7 +224,8 @@ def write_facts(path: str, parents: Sequence[bytes], unreachable: set, list_path
     target (read back by read_facts)."""
     index_of = {parent: index for index, parent in enumerate(parents)}
     with open(list_path, "rb") as listed, open(path, "wb") as out:
-        for entry in listed.read().split(b"\0")[:-1]:
+        for line in listed.read().split(b"\0")[:-1]:
+            entry = listed_entry(line)
             parent, _, name = entry.rpartition(b"/")
             index = index_of.get(parent)
             if parents and (index is None or index in unreachable):

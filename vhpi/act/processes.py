@@ -6,7 +6,8 @@ Every child
 * keeps none of vhpi's open files but its standard streams (so never one of vhpi's locks:
   a child stuck in the kernel on a dead share holds nothing of vhpi's);
 * runs in a process group of its own (a hook: a session of its own), so that vhpi can
-  stop all of it, rsync's own helper processes included;
+  stop all of it, rsync's own helper processes included, with the user's umask (vhpi's
+  own is private: vhpi.act.umask);
 * dies with vhpi: the kernel sends it SIGKILL when vhpi ends, however vhpi ends
   (PR_SET_PDEATHSIG), so no child ever outlives a killed vhpi;
 * is watched: past its deadline, or after `stall_after` seconds without progress (no
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Deque, List, Mapping, Optional, Sequence, Tuple
 
 from vhpi.act.checkpoints import checkpoint
+from vhpi.act.umask import user_umask
 
 #: Exit code reported when the program itself cannot be started (as a shell would).
 NOT_FOUND = 127
@@ -181,6 +183,7 @@ def _child_side(argv: Sequence[str], output_fd: int, report_fd: int, parent: int
             os.setpgid(0, 0)
         _die_with_parent(parent)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # Python ignores it; programs expect the default
+        os.umask(user_umask())  # vhpi's own is private (vhpi.act.umask); programs get the user's
         output = fcntl.fcntl(output_fd, fcntl.F_DUPFD_CLOEXEC, 10)
         report = fcntl.fcntl(report_fd, fcntl.F_DUPFD_CLOEXEC, 10)
         devnull = os.open(os.devnull, os.O_RDONLY)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict
+from typing import Dict, Optional
 
 from vhpi.act.files import write_json_atomically
 from vhpi.act.home_trouble import note
@@ -43,8 +43,43 @@ def record_run(home: str, job_name: str, at: float, outcome: Outcome, summary: s
     try:
         with held_briefly(os.path.join(home, RECORDS_LOCK)):  # overlapping runs: no lost update
             records = read_run_records(home)
+            before = records.get(job_name, {})
+            first = before.get("first_run", before.get("at", at))
             records[job_name] = {"at": at, "outcome": outcome.value, "ok": outcome.fine,
-                                 "summary": summary}
+                                 "summary": summary,
+                                 "first_run": min(first, at) if _is_time(first) else at}
             write_json_atomically(path, records)
     except OSError as error:
         note(path, error)
+
+
+def first_run(home: str, job_name: str) -> Optional[float]:
+    """Return when vhpi first recorded a run of `job_name` (None: never, or unreadable)."""
+    when = read_run_records(home).get(job_name, {}).get("first_run")
+    return float(when) if _is_time(when) else None
+
+
+def _is_time(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def clamp_run_records(home: str, now: float) -> bool:
+    """Set every job's last-run time later than `now` to `now` (--trust-clock: the clock was
+    wrong when they were written); return True when a record changed. Best effort, like
+    record_run."""
+    path = os.path.join(home, RECORDS_NAME)
+    try:
+        with held_briefly(os.path.join(home, RECORDS_LOCK)):
+            records = read_run_records(home)
+            later = {name for name, record in records.items()
+                     if any(_is_time(record.get(key)) and record[key] > now for key in ("at", "first_run"))}
+            for name in later:
+                for key in ("at", "first_run"):
+                    if _is_time(records[name].get(key)):
+                        records[name][key] = min(records[name][key], now)
+            if later:
+                write_json_atomically(path, records)
+            return bool(later)
+    except OSError as error:
+        note(path, error)
+        return False

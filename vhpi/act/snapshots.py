@@ -26,44 +26,29 @@ from typing import Dict, Iterable, List, Tuple
 
 from vhpi.act.checkpoints import checkpoint
 from vhpi.act.files import fsync_folder
-from vhpi.act.layout import BUILDING, LINK_PROBE, READY, SET_ASIDE, TRASH, Layout
+from vhpi.act.layout import LINK_PROBE, Layout
 from vhpi.act.link_limit import LINK_LIMIT_MESSAGE, UNSHARE_SCRATCH, unshare_files_at_link_limit
 from vhpi.act.processes import run_streaming
 from vhpi.act.relink import relink_tree
 from vhpi.act.tree_edit import remove_tree
+from vhpi.decide.recycling import room_is_ample
 from vhpi.decide.rotation import RotationPlan, plan_rotation
 from vhpi.decide.rsync_result import disk_full_in
 from vhpi.decide.snapshot_names import snapshot_name, snapshot_numbers
-
+from vhpi.decide.work_names import (BUILDING, SET_ASIDE, TRASH, building_name, dropped_trash_name,
+                                    has_pending_drop, keeps_contents_only, pending_recycled,
+                                    ready_by_time, ready_name, recycled_trash_name, set_aside_name)
 
 
 class SnapshotError(Exception):
     """Making a snapshot failed; the message is for info.log."""
 
 
-def ready_name(interval: str, taken_at: float) -> str:
-    """Return the work-folder name of a complete, not yet placed snapshot."""
-    return f"{READY}{interval}@{taken_at:.3f}"
-
-
-def parse_ready_name(name: str) -> Tuple[str, float]:
-    """Return (interval, time) from a name made by ready_name; ValueError when it is not one."""
-    if not name.startswith(READY) or "@" not in name:
-        raise ValueError(name)
-    interval, _, taken_at = name[len(READY):].rpartition("@")
-    return interval, float(taken_at)
-
-
 def ready_trees(layout: Layout) -> List[Tuple[str, float, str]]:
-    """Return (interval, time, path) of every complete tree waiting to be put in place."""
-    found = []
-    for name in _work_names(layout):
-        try:
-            interval, taken_at = parse_ready_name(name)
-        except ValueError:
-            continue
-        found.append((interval, taken_at, os.path.join(layout.work, name)))
-    return sorted(found, key=lambda entry: entry[1])
+    """Return (interval, time, path) of every complete tree waiting to be put in place,
+    oldest first."""
+    return [(interval, taken_at, os.path.join(layout.work, name))
+            for interval, taken_at, name in ready_by_time(_work_names(layout))]
 
 
 def _work_names(layout: Layout) -> List[str]:
@@ -94,7 +79,7 @@ def remove_or_set_aside(layout: Layout, path: str, log: logging.Logger) -> bool:
         return True
     except (OSError, RecursionError) as error:
         name = os.path.basename(path)
-        aside = name if name.startswith(SET_ASIDE) else f"{SET_ASIDE}{name}@{os.getpid()}"
+        aside = set_aside_name(name, os.getpid())
         reason = getattr(error, "strerror", None) or str(error)
         try:
             if aside != name:
@@ -105,10 +90,6 @@ def remove_or_set_aside(layout: Layout, path: str, log: logging.Logger) -> bool:
                     "it. Delete it by hand: rm -rf %s", layout.root, name, reason, aside,
                     os.path.join(layout.work, aside))
         return False
-
-
-def _trash_prefix(interval: str) -> str:
-    return f"{TRASH}{interval}."
 
 
 def _copy_with_links(latest: str, building: str, log: logging.Logger) -> Tuple[int, Tuple[str, ...]]:
@@ -136,7 +117,7 @@ def link_tree(layout: Layout, interval: str, taken_at: float, log: logging.Logge
     Raises SnapshotError (and leaves no partial tree behind) when cp fails, e.g. on a full
     disk, out of inodes, or at the file system's hard-link limit.
     """
-    building = os.path.join(layout.work, BUILDING + interval)
+    building = os.path.join(layout.work, building_name(interval))
     code, tail = _copy_with_links(layout.latest, building, log)
     if code != 0 and any(LINK_LIMIT_MESSAGE in line for line in tail):
         _unshare_at_link_limit(layout, log)
@@ -150,42 +131,16 @@ def link_tree(layout: Layout, interval: str, taken_at: float, log: logging.Logge
     return declare_ready(layout, building, interval, taken_at)
 
 
-#: Recycling needs new folders and names only where the trees differ; below this much free
-#: space or these many free inodes vhpi takes the plain cp -al path, which drops nothing
-#: until the new tree is complete.
-RECYCLE_MIN_FREE_BYTES = 64 << 20
-RECYCLE_MIN_FREE_INODES = 4096
-RECYCLED = "recycled"
-
-
-def recycled_trash_name(interval: str, taken_at: float) -> str:
-    """Return the name of the trash folder a recycling rotation of `interval` at `taken_at`
-    moves the dropped snapshot to (and keeps, empty, until that rotation is recorded)."""
-    return f"{_trash_prefix(interval)}{RECYCLED}@{taken_at:.3f}"
-
-
 def pending_recycled_drops(layout: Layout, recorded: Dict[str, float]) -> List[str]:
     """Return the intervals whose recycling rotation dropped the oldest snapshot but never
     recorded its new one: a crash came between the drop and the state update. Their next
-    rotation must drop nothing (see make_room)."""
-    pending = []
-    for name in _work_names(layout):
-        interval, marker, stamp = name[len(TRASH):].partition("." + RECYCLED + "@")
-        recorded_stamp = f"{recorded[interval]:.3f}" if interval in recorded else None
-        if name.startswith(TRASH) and marker and recorded_stamp != stamp:
-            pending.append(interval)
-    return pending
-
-
-def room_is_ample(info: os.statvfs_result) -> bool:
-    """Given a file system's statvfs, return True when it has clearly enough free space and
-    inodes to recycle (a file system without an inode limit reports 0 inodes)."""
-    enough_inodes = info.f_files == 0 or info.f_favail >= RECYCLE_MIN_FREE_INODES
-    return info.f_bavail * info.f_frsize >= RECYCLE_MIN_FREE_BYTES and enough_inodes
+    rotation must drop nothing (see make_room and vhpi.decide.work_names.pending_recycled)."""
+    return pending_recycled(_work_names(layout), recorded)
 
 
 def has_room_to_recycle(layout: Layout) -> bool:
-    """True when the destination has clearly enough free space and inodes to recycle."""
+    """True when the destination has clearly enough free space and inodes to recycle
+    (the thresholds: vhpi.decide.recycling)."""
     return room_is_ample(os.statvfs(layout.root))
 
 
@@ -202,7 +157,7 @@ def recycle_oldest(layout: Layout, interval: str, oldest: int, taken_at: float,
     that is the snapshot the rotation was dropping anyway.
     """
     trash = os.path.join(layout.work, recycled_trash_name(interval, taken_at))
-    building = os.path.join(layout.work, BUILDING + interval)
+    building = os.path.join(layout.work, building_name(interval))
     remove_tree(trash)
     remove_tree(building)
     os.rename(layout.snapshot(snapshot_name(interval, oldest)), trash)
@@ -241,7 +196,7 @@ def make_room(layout: Layout, interval: str, keep: int) -> RotationPlan:
     plan = plan_rotation(interval, snapshot_numbers(os.listdir(layout.root), interval), keep,
                          drop_is_pending(layout, interval))
     for number in plan.drops:
-        trash = os.path.join(layout.work, f"{_trash_prefix(interval)}{number}.{os.getpid()}")
+        trash = os.path.join(layout.work, dropped_trash_name(interval, number, os.getpid()))
         os.rename(layout.snapshot(snapshot_name(interval, number)), trash)
         checkpoint("dropped")
     for old, new in plan.renames:
@@ -262,7 +217,7 @@ def put_in_place(layout: Layout, ready: str, interval: str) -> None:
 def drop_is_pending(layout: Layout, interval: str) -> bool:
     """True when a rotation of `interval` has dropped its oldest snapshot but its new
     snapshot is not in place yet (its trash folder is still there)."""
-    return any(name.startswith(_trash_prefix(interval)) for name in _work_names(layout))
+    return has_pending_drop(_work_names(layout), interval)
 
 
 def empty_trash(layout: Layout, log: logging.Logger, pending: Iterable[str] = ()) -> None:
@@ -270,13 +225,13 @@ def empty_trash(layout: Layout, log: logging.Logger, pending: Iterable[str] = ()
     by recycling, but the new snapshot never got made) only the contents go: the empty
     `trash.<interval>.recycled` folder stays as the sign that this rotation's drop is done,
     so that the run that makes the snapshot drops nothing more."""
-    pending_marks = tuple(f"{_trash_prefix(interval)}{RECYCLED}@" for interval in pending)
+    pending = tuple(pending)
     for name in _work_names(layout):
         if not name.startswith(TRASH):
             continue
         path = os.path.join(layout.work, name)
         log.debug("deleting dropped snapshot %s", name)
-        if pending_marks and name.startswith(pending_marks):
+        if keeps_contents_only(name, pending):
             for entry in os.listdir(path):
                 remove_or_set_aside(layout, os.path.join(path, entry), log)
         else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from vhpi.act.layout import SOURCE_MARK
 from vhpi.act.processes import ChildFailed, Ending, run_in_child, run_in_children
@@ -91,9 +91,21 @@ def source_problem(source: str, timeout: float, destination: Optional[str] = Non
     """Return why `source` must not be backed up now, or None when its sentinel is a
     readable regular file. With `destination`, also refuse a source and destination that,
     symlinks seen through, are the same folder or nested."""
+    return examine_source(source, timeout, destination)[0]
+
+
+def examine_source(source: str, timeout: float,
+                   destination: Optional[str] = None) -> Tuple[Optional[str], Optional[str]]:
+    """As source_problem, but return (problem or None, the source's real path or None):
+    the real path, resolved in the child with the timeout, lets a caller find the mount
+    holding the source without touching the share itself."""
     look = look_at_source(source, timeout)
     if look.state is not SourceState.READY:
-        return source_message(look, source)
+        return source_message(look, source), None
+    return _nesting_problem(look, destination), look.real_path
+
+
+def _nesting_problem(look: SourceLook, destination: Optional[str]) -> Optional[str]:
     if destination is not None and look.real_path is not None:
         nested = nesting_problem(look.real_path, os.path.realpath(destination))
         if nested is not None:

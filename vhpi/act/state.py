@@ -18,8 +18,10 @@ import os
 from typing import Dict, Optional, Tuple
 
 from vhpi.act.files import write_json_atomically
-from vhpi.act.layout import READY, Layout
+from vhpi.act.layout import Layout
+from vhpi.decide.due import clamp_to_now
 from vhpi.decide.snapshot_names import LATEST_NAME
+from vhpi.decide.work_names import READY
 
 FORMAT = 1
 
@@ -93,13 +95,16 @@ def _snapshot_folder_inodes(layout: Layout) -> set:
 
 
 def write_snapshot_times(layout: Layout, times: Dict[str, float],
-                         new_snapshot: Optional[Tuple[str, float]] = None) -> None:
+                         new_snapshot: Optional[Tuple[str, float]] = None,
+                         not_after: Optional[float] = None) -> None:
     """Replace the state file atomically with `times`, keeping the "made" records of the
-    folders still there and adding `new_snapshot` = (its folder, when it was taken)
-    (DEST/.vhpi must exist: vhpi never creates folders it might write into an empty
-    mountpoint)."""
+    folders still there (each no later than `not_after`, when given: --trust-clock) and
+    adding `new_snapshot` = (its folder, when it was taken) (DEST/.vhpi must exist: vhpi
+    never creates folders it might write into an empty mountpoint)."""
     present = _snapshot_folder_inodes(layout)
     made = {inode: when for inode, when in read_made_times(layout).items() if inode in present}
+    if not_after is not None:
+        made = clamp_to_now(made, not_after)
     if new_snapshot is not None:
         made[os.lstat(new_snapshot[0]).st_ino] = new_snapshot[1]
     write_json_atomically(layout.state, {"format": FORMAT, "snapshots": times,

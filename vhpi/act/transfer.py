@@ -27,9 +27,9 @@ from vhpi.decide.itemize import (Item, LinkSplit, SplitChooser, UnsafeItemPath, 
                                  parse_item_line)
 from vhpi.decide.copy_check import copied_from_elsewhere
 from vhpi.decide.rsync_argv import dry_run_argv, mirror_argv, transfer_argv
-from vhpi.decide.rsync_options import follows_symlinks, keeps_times
-from vhpi.decide.rsync_result import (RsyncOutcome, classify_copy_pass, classify_exit, is_error_line,
-                                     is_missing_source_line, parse_stats)
+from vhpi.decide.rsync_options import follows_symlinks, keeps_times, without_filter_options
+from vhpi.decide.rsync_result import (RsyncOutcome, classify_copy_pass, classify_exit, failed_files,
+                                      is_error_line, is_missing_source_line, parse_stats)
 
 
 @dataclass
@@ -143,6 +143,11 @@ class _RsyncRun:
     missing: int = 0
     other_errors: int = 0
     ending: Ending = Ending.EXITED
+    errors: List[str] = field(default_factory=list)   # the first of rsync's error lines
+
+    def failed(self, *prefixes: str) -> List[Tuple[str, str]]:
+        """The files rsync's error lines name, with the folder paths in `prefixes` taken off."""
+        return failed_files(self.errors, prefixes)
 
 
 class LogBatch:
@@ -163,6 +168,10 @@ class LogBatch:
         if self.lines:
             self.log.debug("%s", "\n".join(self.prefix + line for line in self.lines))
             self.lines = []
+
+
+#: how many of a pass's error lines are kept to name the files it could not copy
+KEPT_ERRORS = 20
 
 
 def _run_rsync(argv: Sequence[str], log: logging.Logger, limits: Limits, on_item=None,
@@ -188,6 +197,8 @@ def _run_rsync(argv: Sequence[str], log: logging.Logger, limits: Limits, on_item
             result.missing += 1
         elif is_error_line(text) and not text.startswith("rsync error: some files"):
             result.other_errors += 1
+            if len(result.errors) < KEPT_ERRORS:
+                result.errors.append(text)
         batch.add(text)
 
     try:
@@ -247,7 +258,8 @@ def _mirror_in_one_pass(job: Job, layout: Layout, log: logging.Logger, report: T
     copied = _run_rsync(argv, log, _limits(job), lambda item: _count_item(report, item),
                         progress=progress)
     report.stats = copied.stats
-    return _stalled(job, copied) or classify_exit(copied.code, copied.tail)
+    return _stalled(job, copied) or classify_exit(copied.code, copied.tail,
+                                                  copied.failed(job.source, layout.latest))
 
 
 #: An exclude rule matching everything directly inside the source: with it, a pass whose
@@ -279,10 +291,11 @@ def _no_room_for_work_files(copying: _Copying, error: OSError) -> None:
 
 
 def _pinned_pass(copying: _Copying, parents: Tuple[bytes, ...], list_path: str,
-                 excludes: Sequence[str], shown: bool = True) -> None:
+                 excludes: Sequence[str], shown: bool = True,
+                 options: Optional[Sequence[str]] = None) -> None:
     """Run one pinned pass (vhpi.act.pinned) over the entries listed in `list_path`, whose
     parents are `parents`, adding its trouble and, when `shown` (not the top folder's own
-    pass), its figures and progress."""
+    pass), its figures and progress. `options`: the rsync options (the job's by default)."""
     job, layout = copying.job, copying.layout
     reader = root_reader()
     if parents:
@@ -293,7 +306,8 @@ def _pinned_pass(copying: _Copying, parents: Tuple[bytes, ...], list_path: str,
             _no_room_for_work_files(copying, error)
             return
     progress = copying.progress if shown else None
-    argv = transfer_argv(job.rsync_options, excludes, reader, layout.latest, list_path,
+    argv = transfer_argv(tuple(job.rsync_options if options is None else options), excludes,
+                         reader, layout.latest, list_path,
                          _temp_dir(layout), progress=progress is not None)
     facts = os.path.join(layout.work, "pinned.facts")
     prepare = pin_parents(job.source, parents, list_path, facts)
@@ -301,8 +315,9 @@ def _pinned_pass(copying: _Copying, parents: Tuple[bytes, ...], list_path: str,
     if shown:
         for name, value in copied.stats.items():
             copying.report.stats[name] = copying.report.stats.get(name, 0) + value
-    result = _stalled(job, copied) or classify_copy_pass(copied.code, copied.tail,
-                                                         copied.missing, copied.other_errors)
+    result = _stalled(job, copied) or classify_copy_pass(
+        copied.code, copied.tail, copied.missing, copied.other_errors,
+        copied.failed(reader, job.source, layout.latest))
     if not result.ok and copying.problem is None:
         copying.problem = result
     elif result.warning:
@@ -431,7 +446,9 @@ def _copy_listed(copying: _Copying, lists: _ItemLists) -> None:
         if lists.counts["root"] and copying.problem is None:
             with open(list_path, "wb") as handle:
                 handle.write(b".\0")
-            _pinned_pass(copying, (), list_path, (*job.excludes, TOP_LEVEL_ENTRIES), shown=False)
+            # its one filter rule leaves out every top-level entry (see FILTER_OPTIONS)
+            _pinned_pass(copying, (), list_path, (TOP_LEVEL_ENTRIES,), shown=False,
+                         options=without_filter_options(job.rsync_options))
     except OSError as error:  # a work file that the disk had no room for
         _no_room_for_work_files(copying, error)
     for leftover in (list_path, groups):
@@ -459,7 +476,8 @@ def _mirror_in_two_passes(job: Job, layout: Layout, log: logging.Logger, report:
                                          layout.latest), log, _limits(job), lists.add,
                             link_split_chooser(job.source, job.source_timeout))
         lists.close()
-    outcome = _stalled(job, listed) or classify_exit(listed.code, listed.tail)
+    outcome = _stalled(job, listed) or classify_exit(listed.code, listed.tail,
+                                                     listed.failed(job.source, layout.latest))
     report.deleted = lists.counts["delete"]
     report.changed = lists.counts["copy"] + lists.counts["links"] + lists.counts["root"]
     vanished = source_problem(job.source, job.source_timeout) if outcome.ok else None

@@ -25,15 +25,17 @@ from typing import Dict, List, Mapping, Optional
 from vhpi.act import job_lock
 from vhpi.act.checkpoints import checkpoint
 from vhpi.act.destination import (destination_device, destination_problem, known_destinations,
-                                  prepare_destination)
+                                  on_root_file_system, prepare_destination)
 from vhpi.act.layout import Layout, work_has_leftovers
 from vhpi.act.lock import try_lock_folder
-from vhpi.act.run_records import record_run
-from vhpi.act.state import StateError, read_snapshot_times, write_snapshot_times
+from vhpi.act.run_records import first_run, record_run
+from vhpi.act.state import StateError, read_made_times, read_snapshot_times, write_snapshot_times
 from vhpi.act.stop_signals import Stopped
 from vhpi.actions.run_context import JobFailed, Run
 from vhpi.config.model import Config, Job
-from vhpi.decide.due import clamp_to_now, clock_is_behind, due_intervals, newest_recorded_time
+from vhpi.decide.destination_hints import lost_records_message
+from vhpi.decide.due import (clamp_to_now, clock_is_behind, due_intervals, newest_recorded_time,
+                             stale_age, stale_limit, stale_words)
 from vhpi.decide.outcome import JobResult, Outcome, run_is_fine
 from vhpi.decide.paths import is_inside
 from vhpi.decide.snapshot_names import snapshot_numbers
@@ -44,7 +46,8 @@ __all__ = ["JobFailed", "Run", "run_backup", "run_job"]
 
 NOTHING_DUE = "nothing due"
 #: The info.log level of each outcome's line.
-LOG_LEVELS = {Outcome.FAILED: logging.ERROR, Outcome.INTERRUPTED: logging.ERROR}
+LOG_LEVELS = {Outcome.FAILED: logging.ERROR, Outcome.STALE: logging.ERROR,
+              Outcome.INTERRUPTED: logging.ERROR}
 
 
 def run_backup(config: Config, run: Run) -> int:
@@ -119,7 +122,7 @@ def _run_and_log(job: Job, intervals: Mapping[str, int], run: Run,
                                            f"{error}); nothing more was rotated. The details are "
                                            f"in debug.log; please report them")
     run.log.log(LOG_LEVELS.get(result.outcome, logging.INFO), "job %s: %s", job.name, result.summary)
-    if result.outcome.recorded:
+    if result.outcome.recorded or run.trust_clock:  # --trust-clock: a failed record is over
         record_run(run.home, job.name, run.now, result.outcome, result.summary)
     return result
 
@@ -186,7 +189,8 @@ def _busy(job: Job, intervals: Mapping[str, int], run: Run) -> JobResult:
 def _back_up_locked(job: Job, intervals: Mapping[str, int], layout: Layout, used_before: bool,
                     run: Run, watch: Optional[_LazyWatch] = None) -> JobResult:
     """Back up a job whose destination is checked and locked by this process; `watch` (for
-    a job with hooks or a healthcheck URL) begins once something is due."""
+    a job with hooks or a healthcheck URL) begins once something is due. A job whose
+    newest snapshot is older than its stale_after (and that makes none now) is STALE."""
     device = destination_device(layout)
     times = _snapshot_times(layout, job, used_before, run)
     if work_has_leftovers(layout):
@@ -195,6 +199,24 @@ def _back_up_locked(job: Job, intervals: Mapping[str, int], layout: Layout, used
     checkpoint("recovered")
     if clock_is_behind(times, run.now):
         raise JobFailed(_clock_message(times, run.now))
+    active = {name: intervals[name] for name in job.active_keep_counts()}
+    limit = stale_limit(job.stale_after, active)
+    first = None if times else first_run(run.home, job.name)
+    age = stale_age(times, run.now, limit, first)
+    try:
+        result = _due_work(job, intervals, layout, device, times, run, watch)
+    except JobFailed as failure:
+        if age is None:
+            raise
+        raise JobFailed(f"{failure}; {stale_words(age, limit, bool(times))}") from None
+    if age is None or result.outcome is Outcome.OK:
+        return result
+    return JobResult(Outcome.STALE, f"STALE: {stale_words(age, limit, bool(times))}; {result.summary}")
+
+
+def _due_work(job: Job, intervals: Mapping[str, int], layout: Layout, device: int,
+              times: Dict[str, float], run: Run, watch: Optional[_LazyWatch]) -> JobResult:
+    """Make the due snapshots (none due: NOTHING_DUE)."""
     due = due_intervals(job.active_keep_counts(), intervals, times, run.now)
     if not due:
         return JobResult(Outcome.NOTHING_DUE, NOTHING_DUE)
@@ -210,8 +232,8 @@ def _back_up_locked(job: Job, intervals: Mapping[str, int], layout: Layout, used
 def _clock_message(times: Dict[str, float], now: float) -> str:
     return (f"the clock says {format_moment(now)}, earlier than the newest snapshot here "
             f"({format_moment(newest_recorded_time(times))}): the clock is probably wrong (a Pi without a "
-            f"real-time clock after a power cut?). Nothing was rotated. If the clock is right, "
-            f"run once: vhpi --trust-clock")
+            f"real-time clock after a power cut?). Nothing was rotated. If the clock is right "
+            f"(compare `date` with a clock you trust), run once: vhpi --trust-clock")
 
 
 def _snapshot_times(layout: Layout, job: Job, used_before: bool, run: Run) -> Dict[str, float]:
@@ -225,17 +247,22 @@ def _snapshot_times(layout: Layout, job: Job, used_before: bool, run: Run) -> Di
         names = os.listdir(layout.root)
         taken = [name for name in job.keep_counts if snapshot_numbers(names, name)]
         if (used_before or taken) and not run.trust_clock:
-            raise JobFailed(f"vhpi's records ({layout.state}) are missing, but snapshots were made "
-                            f"here before. Nothing was written. If the disk is the right one, run "
-                            f"once with --trust-clock to start new records from now.")
+            raise JobFailed(lost_records_message(layout.root, layout.state, bool(taken),
+                                                 on_root_file_system(layout.root)))
         times = {name: run.now for name in taken}
         if taken:
             prepare_destination(layout)
             write_snapshot_times(layout, times)
-    if run.trust_clock and times != clamp_to_now(times, run.now):
+    if run.trust_clock and _later_than_now(layout, times, run.now):
         times = clamp_to_now(times, run.now)
-        write_snapshot_times(layout, times)
+        write_snapshot_times(layout, times, not_after=run.now)
         run.log.warning("job %s: --trust-clock: snapshot times later than now were set to now", job.name)
     return times
+
+
+def _later_than_now(layout: Layout, times: Dict[str, float], now: float) -> bool:
+    """True when a record of the destination (an interval's last snapshot, or when a
+    snapshot folder was made) lies after `now`."""
+    return any(when > now for when in (*times.values(), *read_made_times(layout).values()))
 
 

@@ -1,8 +1,11 @@
 """`vhpi check`: is everything a run needs in place? The config (already validated when
-this runs), rsync and its version, then per job: which host check will be used and
-whether the host answers now, the source's sentinel, the destination (there, marked,
-writable, on which file system) and its free space and inodes. One line per check; exit 0
-only when no check failed. An offline host is a note, not a failure: a run skips it too.
+this runs; a note when others can read it while it holds a healthcheck URL or a hook),
+rsync and its version, then per job: which host check will be used and whether the host
+answers now, the source's sentinel and its file system (a note when it cannot give what
+the rsync options ask for), the destination (there, marked, writable, on which file
+system), who can reach its snapshots (its mode), and its free space and inodes. One line
+per check; exit 0 only when no check failed. An offline host is a note, not a failure: a
+run skips it too. It changes nothing: all its IO is reads, through vhpi.act.
 """
 
 from __future__ import annotations
@@ -10,21 +13,24 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import re
 import shlex
-import shutil
 from dataclasses import asdict, dataclass
 from typing import List, Optional
 
 from vhpi.act.destination import destination_problem, known_destinations
-from vhpi.act.filesystem import filesystem_of, no_hard_links_message, try_hard_link
+from vhpi.act.filesystem import (filesystem_above, filesystem_of, mount_point, no_hard_links_message,
+                                 space_of, try_hard_link)
 from vhpi.act.host_check import probe_host
 from vhpi.act.layout import Layout
+from vhpi.act.privacy import gid_or_none, holds_backups, mode_and_owners, running_uid
 from vhpi.act.processes import Ending, Limits, run_and_read
-from vhpi.act.snapshots import RECYCLE_MIN_FREE_BYTES, RECYCLE_MIN_FREE_INODES, room_is_ample
-from vhpi.act.source import source_problem
+from vhpi.act.programs import program_found
+from vhpi.act.source import examine_source
 from vhpi.config.model import HOOK_NAMES, Config, Hooks, Job
+from vhpi.decide.privacy import Reach, config_verdict, reach_verdict
+from vhpi.decide.recycling import RECYCLE_MIN_FREE_BYTES, RECYCLE_MIN_FREE_INODES, room_is_ample
+from vhpi.decide.source_limits import asked_to_keep, limits_words, source_limits
 from vhpi.decide.units import human_bytes
 
 OK, NOTE, FAIL = "ok", "note", "FAIL"
@@ -48,7 +54,7 @@ class Check:
 def run_check(config: Config, arguments: argparse.Namespace, home: str) -> int:
     """Run every check, print one line each (or JSON); return 0 when none failed, else 1."""
     checks = [Check(OK, "", "config", f"{config.path}: valid, {len(config.jobs)} job(s)"),
-              check_rsync()]
+              *check_config_mode(config), check_rsync()]
     known = known_destinations(home)
     checks += check_hooks("", config.hooks)
     for job in config.jobs:
@@ -91,7 +97,7 @@ def check_rsync() -> Check:
 
 def check_job(job: Job, used_before: bool) -> List[Check]:
     """Return the checks of one job, in the order a run meets them."""
-    return [*check_hooks(job.name, job.hooks), check_host(job), check_source(job),
+    return [*check_hooks(job.name, job.hooks), check_host(job), *check_source(job),
             *check_destination(job, used_before)]
 
 
@@ -131,11 +137,7 @@ def first_word(command: str) -> Optional[str]:
 
 
 def _program_found(program: str) -> bool:
-    if program in SHELL_WORDS:
-        return True
-    if "/" in program:
-        return os.access(program, os.X_OK)
-    return shutil.which(program) is not None
+    return program in SHELL_WORDS or program_found(program)
 
 
 def check_host(job: Job) -> Check:
@@ -149,13 +151,31 @@ def check_host(job: Job) -> Check:
                  f"{used}); a run skips the job while it is offline")
 
 
-def check_source(job: Job) -> Check:
+def check_source(job: Job) -> List[Check]:
     """Is the source there, with its .backup_valid sentinel, and apart from the destination?
-    (A share that does not answer within CHECK_TIMEOUT seconds is reported as such.)"""
-    problem = source_problem(job.source, min(job.source_timeout, CHECK_TIMEOUT), job.destination)
+    (A share that does not answer within CHECK_TIMEOUT seconds is reported as such.) Then
+    its file system. Returns 1 or 2 checks."""
+    problem, real_path = examine_source(job.source, min(job.source_timeout, CHECK_TIMEOUT),
+                                        job.destination)
     if problem:
-        return Check(FAIL, job.name, "source", problem)
-    return Check(OK, job.name, "source", f"{job.source} (sentinel present)")
+        return [Check(FAIL, job.name, "source", problem)]
+    found = [Check(OK, job.name, "source", f"{job.source} (sentinel present)")]
+    return found + [check_source_filesystem(job, real_path)] if real_path else found
+
+
+def check_source_filesystem(job: Job, real_path: str) -> Check:
+    """Which file system holds the source (found in mountinfo by its real path, which the
+    bounded look resolved: the share itself is not touched), and a note naming what it
+    cannot give that the job's rsync options ask for (sshfs, cifs, nfs)?"""
+    found = filesystem_above(real_path)
+    if found is None:
+        return Check(NOTE, job.name, "source file system", "not found in /proc/self/mountinfo")
+    where = f"{found.label}, mounted at {found.mount_point}"
+    lost = source_limits(found.mount_type, asked_to_keep(job.rsync_options, running_uid() == 0))
+    if lost:
+        return Check(NOTE, job.name, "source file system", f"{where}; the copies lack what the "
+                     f"rsync options ask for: {limits_words(lost)}")
+    return Check(OK, job.name, "source file system", where)
 
 
 def check_destination(job: Job, used_before: bool) -> List[Check]:
@@ -164,13 +184,48 @@ def check_destination(job: Job, used_before: bool) -> List[Check]:
     layout = Layout(job.destination)
     problem = destination_problem(layout, used_before)
     if problem:
-        return [Check(FAIL, job.name, "destination", problem)]
+        missing = mode_and_owners(layout.root)[0] is None
+        return [Check(FAIL, job.name, "destination", problem),
+                *([check_destination_mode(job, layout)] if missing else [])]
     mount = mount_point(layout.root)
     where = (f"on the root file system ({mount}): is that really the backup disk?"
              if mount == "/" else f"on the file system mounted at {mount}")
     status = NOTE if mount == "/" else OK
     return [Check(status, job.name, "destination", f"{layout.root} marked, writable, {where}"),
-            check_hard_links(job, layout), check_free_space(job, layout)]
+            check_destination_mode(job, layout), check_hard_links(job, layout),
+            check_free_space(job, layout)]
+
+
+def check_destination_mode(job: Job, layout: Layout) -> Check:
+    """Who can reach the snapshots: FAIL when other accounts (or a group that is not the
+    job's snapshot_group) can enter the destination folder. Only looks: a run makes it
+    private (vhpi.act.privacy.keep_private)."""
+    mode, owners = mode_and_owners(layout.root)
+    reach, words = reach_verdict(layout.root, mode, owners, job.snapshot_group,
+                                 gid_or_none(job.snapshot_group), running_uid(),
+                                 holds_backups(layout))
+    status = FAIL if reach.fails else (NOTE if mode is None or reach is Reach.OPEN_BUT_EMPTY else OK)
+    return Check(status, job.name, "destination mode", words)
+
+
+def check_config_mode(config: Config) -> List[Check]:
+    """A note when others can read the config file while it holds a healthcheck URL or a
+    hook (FAIL when others can change it: a hook runs as vhpi's user); [] when it is fine."""
+    mode, owners = mode_and_owners(config.path)
+    if mode is None or owners is None:
+        return []
+    exposure, words = config_verdict(config.path, mode, owners.group, config_secrets(config))
+    if not words:
+        return []
+    return [Check(FAIL if exposure.fails else NOTE, "", "config mode", words)]
+
+
+def config_secrets(config: Config) -> List[str]:
+    """Return what in the config others must not read: ["a healthcheck URL", "hooks"]."""
+    jobs = config.jobs
+    url = config.healthcheck_url or any(job.healthcheck_url for job in jobs)
+    hooks = config.hooks.configured() or any(job.hooks.configured() for job in jobs)
+    return [words for words, held in (("a healthcheck URL", url), ("hooks", hooks)) if held]
 
 
 # ---- hard links (exFAT / FAT sticks): see vhpi.act.filesystem
@@ -191,21 +246,9 @@ def check_hard_links(job: Job, layout: Layout) -> Check:
 # ---- end of hard links
 
 
-def mount_point(path: str) -> str:
-    """Return the mount point of the file system holding `path`."""
-    path = os.path.realpath(path)
-    device = os.stat(path).st_dev
-    while path != "/":
-        parent = os.path.dirname(path)
-        if os.stat(parent).st_dev != device:
-            return path
-        path = parent
-    return "/"
-
-
 def check_free_space(job: Job, layout: Layout) -> Check:
     """Enough free space and inodes for a run (the thresholds recycling needs)?"""
-    info = os.statvfs(layout.root)
+    info = space_of(layout.root)
     free = info.f_bavail * info.f_frsize
     inodes = "no inode limit" if info.f_files == 0 else f"{info.f_favail:,} free inodes"
     detail = f"{human_bytes(free)} free of {human_bytes(info.f_blocks * info.f_frsize)}, {inodes}"

@@ -15,6 +15,7 @@ from vhpi.act.filesystem import hard_link_problem
 from vhpi.act.head_start import HeadStart, abandon_head_start, start_head_start, take_head_start, wait_for_head_start
 from vhpi.act.host_check import host_answers
 from vhpi.act.layout import Layout
+from vhpi.act.privacy import keep_private
 from vhpi.act.progress import TerminalProgress, progress_for
 from vhpi.act.snapshots import (SnapshotError, declare_ready, discard_unfinished, drop_is_pending, empty_trash,
                                 has_room_to_recycle, link_tree, make_room,
@@ -43,6 +44,11 @@ def copy_and_rotate(job: Job, layout: Layout, device: int, due: List[str],
                or destination_gone(layout, device))
     if problem:
         raise JobFailed(f"{label}; {problem}")
+    # only now: the source check proved that the destination is not the source (nor
+    # inside it) through symlinks, so this changes the mode of the backup folder alone
+    warning = keep_private(layout, job.snapshot_group)
+    if warning:
+        run.log.warning("job %s: %s", job.name, warning)
     prepare_destination(layout)
     problem = hard_link_problem(layout.root, probe_in=layout.work)
     if problem:

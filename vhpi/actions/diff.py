@@ -35,11 +35,12 @@ import os
 import sys
 from typing import Callable, Dict, List, Optional, Tuple
 
-from vhpi.act.inventory import NotFound, find_job, find_snapshot, list_snapshots
+from vhpi.act.inventory import list_snapshots
 from vhpi.act.source import source_problem
 from vhpi.act.tree_walk import compare_trees
 from vhpi.config.model import Config, Job
 from vhpi.decide.exclude_match import compile_excludes
+from vhpi.decide.selection import NotFound, find_job, find_snapshot
 from vhpi.decide.tree_compare import (ADDED, REMOVED, Change, DiffTally, change_as_json,
                                       format_change, format_summary, printable_path)
 

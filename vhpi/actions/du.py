@@ -39,9 +39,10 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, List, Optional
 
-from vhpi.act.inventory import NotFound, Snapshot, find_job, list_snapshots
+from vhpi.act.inventory import list_snapshots
 from vhpi.act.tree_walk import measure_trees
 from vhpi.config.model import Config, Job
+from vhpi.decide.selection import NotFound, Snapshot, find_job
 from vhpi.decide.space_share import SpaceLedger, oldest_first, space_table
 from vhpi.decide.tree_compare import printable_path
 from vhpi.decide.units import format_moment, human_bytes

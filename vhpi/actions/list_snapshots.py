@@ -9,9 +9,10 @@ import sys
 import time
 
 from vhpi.act.destination import destination_problem, known_destinations
-from vhpi.act.inventory import NotFound, find_job, list_snapshots
+from vhpi.act.inventory import list_snapshots
 from vhpi.act.layout import Layout
 from vhpi.config.model import Config
+from vhpi.decide.selection import NotFound, find_job
 from vhpi.decide.units import format_moment, relative_moment
 
 

@@ -28,6 +28,8 @@ from typing import Optional, Tuple
 from vhpi.act import job_lock
 from vhpi.act.checkpoints import checkpoint
 from vhpi.act.lock import try_lock
+from vhpi.act.privacy import keep_home_private
+from vhpi.act.run_records import clamp_run_records
 from vhpi.act.home_trouble import home_message, note, noted
 from vhpi.act.stop_signals import (Stopped, exit_by_signal, hold_signals, remembered_signal,
                                    stop_on_signals)
@@ -137,12 +139,15 @@ def run_locked_backup(config: Config, home: str, now: float, trust_clock: bool) 
         os.makedirs(home, mode=0o700, exist_ok=True)
     except OSError as error:
         note(home, error)
+    keep_home_private(home)
     log, held = open_logs(home, interactive=sys.stdout.isatty())
     lock_fd = None
     try:
         stop_on_signals()
         lock_fd, taken = _take_run_lock(home, now)
         log.debug("run started with config %s", config.path)
+        if trust_clock and clamp_run_records(home, now):
+            log.warning("--trust-clock: last-run times later than now were set to now")
         code = _run(config, Run(home, now, log, trust_clock), taken)
     except Stopped as stop:
         hold_signals()

@@ -16,13 +16,14 @@ from typing import Dict, List, Optional
 
 from vhpi.act import job_lock
 from vhpi.act.destination import destination_problem, known_destinations
-from vhpi.act.inventory import Snapshot, intervals_by_length, list_snapshots
+from vhpi.act.inventory import list_snapshots
 from vhpi.act.layout import Layout
 from vhpi.act.run_records import read_run_records
 from vhpi.act.source import source_problems
 from vhpi.act.state import StateError, read_snapshot_times
 from vhpi.config.model import Config, Job
-from vhpi.decide.due import next_due_time
+from vhpi.decide.due import next_due_time, stale_age, stale_limit, stale_words
+from vhpi.decide.selection import Snapshot, intervals_by_length
 from vhpi.decide.stuck import Busy, busy_verdict
 from vhpi.decide.units import format_moment, human_bytes, human_duration, relative_moment
 
@@ -49,7 +50,7 @@ def run_status(config: Config, arguments: argparse.Namespace, home: str) -> int:
         print("\n".join(head) + "\n\n".join("\n".join(render_job_status(status, now))
                                               for status in statuses))
     return 1 if home_problem or any(
-        status["problem"] or (status["last_run"] or {}).get("ok") is False
+        status["problem"] or status["stale"] or (status["last_run"] or {}).get("ok") is False
         or (status["running"] or {}).get("stuck") for status in statuses) else 0
 
 
@@ -74,7 +75,7 @@ def home_writable_problem(home: str) -> Optional[str]:
 FULL_BELOW_BYTES = 64 << 10
 
 
-def _running(home: str, job: Job, intervals: Dict[str, int], now: float) -> Optional[dict]:
+def _running(home: str, job: Job, intervals: Dict[str, int]) -> Optional[dict]:
     """Return the run working on `job` now (pid, started, last sign of life, stuck), or None."""
     holder = job_lock.read_holder(home, job.destination)
     if holder is None:
@@ -98,9 +99,14 @@ def job_status(job: Job, intervals: Dict[str, int], record: Optional[dict], now:
         problem = str(error)
     problem = destination_problem(layout, used_before) or problem
     snapshots = list_snapshots(job, intervals)
+    active = {name: intervals[name] for name in job.active_keep_counts()}
+    limit = stale_limit(job.stale_after, active)
+    first = (record or {}).get("first_run") if not times else None
+    age = stale_age(times, now, limit, first if isinstance(first, (int, float)) else None)
     return {"job": job.name, "source": job.source, "destination": job.destination,
             "problem": problem, "source_problem": source_problem,
-            "running": _running(home, job, intervals, now) if home else None,
+            "stale": None if age is None else {"age": age, "limit": limit, "has_snapshots": bool(times)},
+            "running": _running(home, job, intervals) if home else None,
             "last_run": record, "free": _free_space(layout.root),
             "intervals": [_interval_status(name, job.keep_counts[name], intervals[name], snapshots,
                                            times.get(name), now)
@@ -132,8 +138,11 @@ def render_job_status(status: dict, now: float) -> List[str]:
         lines.append(f"  PROBLEM: {status['problem']}")
     if status.get("source_problem"):
         lines.append(f"  source: {status['source_problem']}")
+    if status.get("stale"):
+        stale = status["stale"]
+        lines.append("  PROBLEM: " + stale_words(stale["age"], stale["limit"], stale["has_snapshots"]))
     if status.get("running"):
-        lines.append("  " + _running_text(status["running"], now))
+        lines.append("  " + _running_text(status["running"]))
     lines.append("  last run: " + _last_run_text(status["last_run"], now))
     free = status["free"]
     if free:
@@ -146,7 +155,7 @@ def render_job_status(status: dict, now: float) -> List[str]:
     return lines
 
 
-def _running_text(running: dict, now: float) -> str:
+def _running_text(running: dict) -> str:
     text = (f"running now: pid {running['pid']} since {format_moment(running['started'])}, last "
             f"sign of life {human_duration(running['silent_for'])} ago")
     if running["stuck"]:
@@ -158,7 +167,7 @@ def _running_text(running: dict, now: float) -> str:
 
 #: What `vhpi status` shows for each recorded outcome (vhpi.decide.outcome.Outcome).
 RESULT_WORDS = {"ok": "ok", "offline": "ok", "skipped": "ok", "failed": "FAILED",
-                "interrupted": "INTERRUPTED"}
+                "stale": "STALE", "interrupted": "INTERRUPTED"}
 
 
 def _last_run_text(record: Optional[dict], now: float) -> str:
@@ -168,7 +177,7 @@ def _last_run_text(record: Optional[dict], now: float) -> str:
     at = record.get("at")
     when = f"{format_moment(at)} ({relative_moment(at, now)})" if isinstance(at, (int, float)) else "?"
     summary = str(record.get("summary", ""))
-    for prefix in ("FAILED: ", "INTERRUPTED: "):
+    for prefix in ("FAILED: ", "STALE: ", "INTERRUPTED: "):
         summary = summary[len(prefix):] if summary.startswith(prefix) else summary
     return f"{when}, {result}: {summary}"
 

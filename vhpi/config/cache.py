@@ -5,6 +5,7 @@ time a "nothing due" run takes).
 The copy lives in ~/.very_hungry_pi/config.cache.json and is used only when the config
 file's path, inode, size and modification time and vhpi's version all match; anything
 else (or a damaged copy) means a full load. Only a config that validated is ever cached.
+This module only reads the copy and says what it holds; vhpi.act.config_cache writes it.
 """
 
 from __future__ import annotations
@@ -52,12 +53,7 @@ def cached_config(home: str, path: str) -> Optional[Config]:
         return None
 
 
-def remember_config(home: str, path: str, config: Config) -> None:
-    """Store a validated Config for the config file as it is now (best effort)."""
-    from vhpi.act.files import write_json_atomically
-    try:
-        os.makedirs(home, mode=0o700, exist_ok=True)
-        write_json_atomically(os.path.join(home, CACHE_NAME),
-                              {"key": config_key(path), "config": asdict(config)})
-    except OSError:
-        pass  # only a cache: the next run validates again
+def cache_entry(path: str, config: Config) -> dict:
+    """Return what the cache holds for a validated Config of the config file as it is now
+    (written by vhpi.act.config_cache; read back by cached_config)."""
+    return {"key": config_key(path), "config": asdict(config)}

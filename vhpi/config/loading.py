@@ -9,8 +9,6 @@ import yaml
 
 from vhpi.config.errors import ConfigError
 
-DEFAULT_CONFIG_PATH = os.path.join("~", ".very_hungry_pi", "config.yaml")
-
 
 class _StrictLoader(yaml.SafeLoader):
     """A safe loader that refuses duplicate keys instead of silently keeping the last one."""

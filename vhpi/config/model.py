@@ -10,6 +10,9 @@ from typing import Dict, Optional, Tuple
 #: not answering: longer than an NFS server's 90 s grace period after a restart or an
 #: sshfs reconnect, short enough that a hung share costs the other jobs of a run little.
 DEFAULT_SOURCE_TIMEOUT = 300
+#: Seconds after its newest snapshot when a job counts as stale: every run then fails loudly
+#: (a laptop away for days is normal; for weeks it is worth a mail).
+DEFAULT_STALE_AFTER = 3 * 86400
 
 #: The hook names a `hooks:` mapping may hold, in the order they run.
 HOOK_NAMES = ("before", "after_success", "after_failure")
@@ -46,6 +49,8 @@ class Job:
     hooks: Hooks = field(default_factory=Hooks)
     healthcheck_url: Optional[str] = None
     source_timeout: float = DEFAULT_SOURCE_TIMEOUT
+    stale_after: float = DEFAULT_STALE_AFTER
+    snapshot_group: Optional[str] = None
 
     def active_keep_counts(self) -> Dict[str, int]:
         """Return the intervals this job snapshots (keep count above 0) with their counts."""

@@ -1,13 +1,19 @@
 """The commented config file, from one source: `vhpi init` writes it, and the shipped
 example (example/config/config.yaml) is the same text with the example's values (a test
-keeps the two equal). Defaults shown in it come from the validator's own constants."""
+keeps the two equal). Defaults shown in it come from the validator's own constants.
+
+The one job it makes copies everything: its example exclude lists and patterns are
+comments, so a user who fills in only the host, source and destination loses nothing from
+the backup. The `vhpi init` host is a name in the reserved `.invalid` domain (RFC 6761),
+which validates but can never be a real host: an untouched config checks as "does not
+answer", never as somebody's real LAN address."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Dict
 
-from vhpi.config.model import DEFAULT_SOURCE_TIMEOUT
+from vhpi.config.model import DEFAULT_SOURCE_TIMEOUT, DEFAULT_STALE_AFTER
 from vhpi.decide.rsync_options import DEFAULT_RSYNC_OPTIONS
 
 #: The intervals a new config offers (seconds); a job turns each on with a keep count.
@@ -31,7 +37,7 @@ class TemplateValues:
 
 INIT_VALUES = TemplateValues(
     header="# vhpi configuration, written by `vhpi init`. Edit the job below, then run `vhpi check`.",
-    source_ip="192.168.1.20", source="/mnt/laptop/home/", destination="/media/backup/laptop/",
+    source_ip="replace-me.invalid", source="/mnt/laptop/home/", destination="/media/backup/laptop/",
     rsync_options=DEFAULT_RSYNC_OPTIONS,
     keep_counts={"hourly": 24, "six-hourly": 0, "daily": 7, "weekly": 4, "monthly": 6, "yearly": 2},
 )
@@ -60,10 +66,11 @@ def render_config(values: TemplateValues) -> str:
 # Check it with `vhpi check`; see what a run would do with `vhpi --dry-run`.
 
 app_cfg:
-  # Named exclude lists that jobs can refer to with `exclude_lists`.
+  # Named exclude lists that jobs can refer to with `exclude_lists`; a list excludes
+  # nothing until a job names it.
   exclude_lib:
     standard_list: [lost+found/*, .cache/chromium/*, .mozilla/firefox/*/Cache, .cache/thumbnails/*, .local/share/Trash/*]
-    another_list: [some_dir]
+    # another_list: [some_dir]
   # Every interval a job may snapshot, with its length in seconds.
   intervals: {_flow_mapping(STANDARD_INTERVALS)}
   # Optional, for the whole run (each cron start). Commands run with /bin/sh -c; a
@@ -73,16 +80,26 @@ app_cfg:
   # Seconds a source may go without answering (a hung NFS or SMB share, a frozen sshfs)
   # before its job gives up on it and the run goes on; also per job.
   # source_timeout: {DEFAULT_SOURCE_TIMEOUT}
+  # Seconds after which a job whose newest snapshot is older makes every run fail loudly
+  # (a laptop away for weeks); also per job. Default {DEFAULT_STALE_AFTER} (3 days).
+  # stale_after: {DEFAULT_STALE_AFTER}
 
 jobs_cfg:
 {_commented("  - name: laptop", "a short name for logs and commands (default: the destination's folder name)")}
-{_commented(f"    source_ip: '{values.source_ip}'", "host that owns the share; 127.0.0.1 for a local source")}
+{_commented(f"    source_ip: '{values.source_ip}'", "host (IP or name) that owns the share; 127.0.0.1 for a local source")}
 {_commented(f"    rsync_src: {values.source}", "the mounted (or local) source folder; must hold .backup_valid")}
 {_commented(f"    rsync_dest: {values.destination}", "where backup.latest and the snapshots live; must hold .backup_destination")}
 {_commented(f"    rsync_options: '{values.rsync_options}'", f"raw rsync options (default: {DEFAULT_RSYNC_OPTIONS})")}
-    exclude_lists: [standard_list, another_list]
-    excludes: [downloads, tmp]
     snapshots: {_flow_mapping(values.keep_counts)}  # keep counts; 0 = off
+    # Optional: what to leave out (rsync exclude patterns, relative to rsync_src). As
+    # written the job copies everything; uncomment to exclude:
+    # exclude_lists: [standard_list]        # lists from app_cfg.exclude_lib
+    # excludes: [downloads, tmp]            # more patterns for this job only
+    # Optional, this job's own source_timeout and stale_after, and a group whose members
+    # may read its snapshots (otherwise only the account that runs vhpi can):
+    # source_timeout: {DEFAULT_SOURCE_TIMEOUT}
+    # stale_after: {DEFAULT_STALE_AFTER}
+    # snapshot_group: backup-readers
     # Optional, only when an interval is due (exit 75 from `before` skips this job):
     # hooks: {{before: 'wakeonlan 00:11:22:33:44:55 && sleep 60', after_failure: 'logger vhpi failed'}}
     # healthcheck_url: 'https://hc-ping.com/another-uuid'

@@ -15,14 +15,17 @@ from typing import Any, Dict, List, Optional, Tuple
 from schema import And, Or, Schema, SchemaError
 
 from vhpi.config.errors import ConfigError
-from vhpi.config.model import DEFAULT_SOURCE_TIMEOUT, HOOK_NAMES, Config, Hooks, Job
+from vhpi.config.model import (DEFAULT_SOURCE_TIMEOUT, DEFAULT_STALE_AFTER, HOOK_NAMES, Config,
+                               Hooks, Job)
 from vhpi.decide.paths import destination_clashes, nesting_problem
 from vhpi.decide.rsync_options import DEFAULT_RSYNC_OPTIONS, check_rsync_options
 
 TOP_KEYS = ("app_cfg", "jobs_cfg")
-APP_KEYS = ("exclude_lib", "intervals", "hooks", "healthcheck_url", "source_timeout")
+APP_KEYS = ("exclude_lib", "intervals", "hooks", "healthcheck_url", "source_timeout",
+            "stale_after", "snapshot_group")
 JOB_KEYS = ("name", "source_ip", "rsync_src", "rsync_dest", "rsync_options",
-            "exclude_lists", "excludes", "snapshots", "hooks", "healthcheck_url", "source_timeout")
+            "exclude_lists", "excludes", "snapshots", "hooks", "healthcheck_url", "source_timeout",
+            "stale_after", "snapshot_group")
 REQUIRED_JOB_KEYS = ("source_ip", "rsync_src", "rsync_dest", "snapshots")
 INTERVAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 HOST = re.compile(r"[A-Za-z0-9:.%-]+")
@@ -40,12 +43,14 @@ WHOLE_AT_LEAST_0 = Schema(And(int, _not_bool, lambda n: n >= 0))
 WHOLE_AT_LEAST_1 = Schema(And(int, _not_bool, lambda n: n >= 1))
 #: source_timeout: seconds, at least 1, at most a day.
 TIMEOUT_SECONDS = Schema(And(Or(int, float), _not_bool, lambda n: 1 <= n <= 86400))
+#: stale_after: whole seconds, at least an hour.
+STALE_SECONDS = Schema(And(int, _not_bool, lambda n: n >= 3600))
+GROUP_NAME = Schema(And(str, re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?").fullmatch))
 TEXT = Schema(And(str, lambda s: s.strip() != ""))
 TEXT_LIST = Schema([And(str, lambda s: s.strip() != "")])
 MAPPING = Schema(dict)
 HOST_NAME = Schema(And(str, HOST.fullmatch))
 INTERVAL = Schema(And(str, INTERVAL_NAME.fullmatch))
-OPTIONAL_TEXT = Schema(Or(None, str))
 COMMAND = Schema(Or(None, TEXT))
 URL = Schema(Or(None, And(str, PING_URL.fullmatch)))
 
@@ -195,6 +200,24 @@ def _source_timeout(raw: Any, default: float, place: str, problems: Problems) ->
     return default
 
 
+#: The job keys that, given in app_cfg, are every job's default: key -> (schema, message).
+JOB_DEFAULTS = {
+    "stale_after": (STALE_SECONDS, "must be a whole number of seconds of at least 3600 (how "
+                                   "old the newest snapshot may get before every run fails)"),
+    "snapshot_group": (GROUP_NAME, "must be the name of a group of this system (its members "
+                                   "may read the snapshots)"),
+}
+
+
+def _job_default(key: str, raw: Any, default: Any, place: str, problems: Problems) -> Any:
+    """Given the value of one of JOB_DEFAULTS' keys (None when absent), return it checked,
+    or `default`."""
+    schema, message = JOB_DEFAULTS[key]
+    if raw is not None and problems.check(raw, schema, place, message):
+        return raw
+    return default
+
+
 def _healthcheck_url(raw: Any, place: str, problems: Problems) -> Optional[str]:
     """Given the value of a `healthcheck_url:` key (None when absent), return the URL or None."""
     if problems.check(raw, URL, place, "must be an http:// or https:// URL with a host, such "
@@ -204,7 +227,7 @@ def _healthcheck_url(raw: Any, place: str, problems: Problems) -> Optional[str]:
 
 
 def _job(raw: Any, index: int, intervals: Dict[str, int], library: Dict[str, List[str]],
-         config_dir: str, timeout: float, problems: Problems) -> Optional[Job]:
+         config_dir: str, defaults: Dict[str, Any], problems: Problems) -> Optional[Job]:
     place = f"jobs_cfg[{index}]"
     if _mapping(raw, place, problems) is None:
         return None
@@ -230,12 +253,17 @@ def _job(raw: Any, index: int, intervals: Dict[str, int], library: Dict[str, Lis
     options, warnings = _rsync_options(raw, place, problems)
     hooks = _hooks(raw.get("hooks"), f"{place}.hooks", problems)
     url = _healthcheck_url(raw.get("healthcheck_url"), f"{place}.healthcheck_url", problems)
-    timeout = _source_timeout(raw.get("source_timeout"), timeout, f"{place}.source_timeout", problems)
+    timeout = _source_timeout(raw.get("source_timeout"), defaults["source_timeout"],
+                              f"{place}.source_timeout", problems)
+    stale = _job_default("stale_after", raw.get("stale_after"), defaults["stale_after"],
+                         f"{place}.stale_after", problems)
+    group = _job_default("snapshot_group", raw.get("snapshot_group"), defaults["snapshot_group"],
+                         f"{place}.snapshot_group", problems)
     if len(problems.messages) > before:
         return None
     return Job(str(name), str(raw["source_ip"]), source, destination, options, excludes,
                keep_counts, tuple(f"{place}.rsync_options: {w}" for w in warnings), hooks, url,
-               timeout)
+               timeout, stale, group)
 
 
 def _unique(jobs: List[Tuple[int, Job]], problems: Problems) -> None:
@@ -266,14 +294,18 @@ def validate_config(raw: Any, config_path: str) -> Config:
     library = _exclude_lib(app, problems)
     hooks = _hooks(app.get("hooks"), "app_cfg.hooks", problems)
     url = _healthcheck_url(app.get("healthcheck_url"), "app_cfg.healthcheck_url", problems)
-    timeout = _source_timeout(app.get("source_timeout"), DEFAULT_SOURCE_TIMEOUT,
-                              "app_cfg.source_timeout", problems)
+    defaults = {"source_timeout": _source_timeout(app.get("source_timeout"), DEFAULT_SOURCE_TIMEOUT,
+                                                  "app_cfg.source_timeout", problems),
+                "stale_after": _job_default("stale_after", app.get("stale_after"),
+                                            DEFAULT_STALE_AFTER, "app_cfg.stale_after", problems),
+                "snapshot_group": _job_default("snapshot_group", app.get("snapshot_group"), None,
+                                               "app_cfg.snapshot_group", problems)}
     raw_jobs = raw.get("jobs_cfg")
     jobs: List[Tuple[int, Job]] = []
     if problems.check(raw_jobs, Schema(And(list, len)), "jobs_cfg", "must be a list of one or more jobs"):
         config_dir = os.path.dirname(os.path.abspath(config_path))
         for index, raw_job in enumerate(raw_jobs):
-            job = _job(raw_job, index, intervals, library, config_dir, timeout, problems)
+            job = _job(raw_job, index, intervals, library, config_dir, defaults, problems)
             if job is not None:
                 jobs.append((index, job))
         _unique(jobs, problems)

@@ -5,7 +5,9 @@ All times are seconds since the epoch (UTC), so daylight-saving changes do not m
 
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, Hashable, List, Mapping, Optional, TypeVar
+
+from vhpi.decide.units import human_duration
 
 #: Cron starts runs a second or so late or early; without some grace an hourly run that
 #: starts 0.5 s early would find 3599.5 s elapsed and skip a whole hour.
@@ -55,9 +57,13 @@ def clock_is_behind(last_snapshot_times: Mapping[str, float], now: float) -> boo
     return newest is not None and now < newest
 
 
-def clamp_to_now(last_snapshot_times: Mapping[str, float], now: float) -> Dict[str, float]:
-    """Return the records with every time later than `now` set to `now` (the user trusts the clock)."""
-    return {name: min(when, now) for name, when in last_snapshot_times.items()}
+Key = TypeVar("Key", bound=Hashable)
+
+
+def clamp_to_now(records: Mapping[Key, float], now: float) -> Dict[Key, float]:
+    """Return the records ({anything: time}) with every time later than `now` set to `now`
+    (the user trusts the clock)."""
+    return {name: min(when, now) for name, when in records.items()}
 
 
 def next_due_time(last: Optional[float], interval_seconds: float) -> Optional[float]:
@@ -66,3 +72,34 @@ def next_due_time(last: Optional[float], interval_seconds: float) -> Optional[fl
     if last is None:
         return None
     return last + interval_seconds - grace_seconds(interval_seconds)
+
+
+def stale_limit(stale_after: float, active_intervals: Mapping[str, int]) -> float:
+    """Given a job's stale_after and the lengths of its active intervals, return how old its
+    newest snapshot may get: stale_after, but at least twice its shortest interval (a
+    weekly-only job is not stale on its fourth day)."""
+    shortest = min(active_intervals.values(), default=0)
+    return max(stale_after, 2 * shortest)
+
+
+def stale_words(age: float, limit: float, has_snapshots: bool) -> str:
+    """Return what a stale job's line says: how old its newest snapshot is (or, with none
+    yet, how long vhpi has tried) against its limit."""
+    if has_snapshots:
+        return (f"the newest snapshot is {human_duration(age)} old, older than stale_after "
+                f"({human_duration(limit)}): is the host away, or has every run failed since?")
+    return (f"no snapshot yet, {human_duration(age)} after vhpi first ran this job, longer than "
+            f"stale_after ({human_duration(limit)}): is the host right, and ever on?")
+
+
+def stale_age(last_snapshot_times: Mapping[str, float], now: float, limit: float,
+              first_run: Optional[float] = None) -> Optional[float]:
+    """Return the age of the newest snapshot when it is older than `limit` seconds, else
+    None. A job with no snapshot yet counts from `first_run` (when vhpi first ran it;
+    None: never, so not stale)."""
+    newest = newest_recorded_time(last_snapshot_times)
+    if newest is None:
+        newest = first_run
+    if newest is None or now - newest <= limit:
+        return None
+    return now - newest

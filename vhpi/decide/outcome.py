@@ -18,12 +18,13 @@ class Outcome(enum.Enum):
     SKIPPED = "skipped"          # the job's before hook asked to skip it (exit 75)
     BUSY = "busy"                # another vhpi run is working on the destination (not recorded)
     FAILED = "failed"            # stopped before rotating anything, or the run went wrong
+    STALE = "stale"              # fine this hour, but the newest snapshot is too old (stale_after)
     INTERRUPTED = "interrupted"  # vhpi was stopped by a signal during the job
 
     @property
     def fine(self) -> bool:
         """True for the outcomes that leave the run's exit code 0."""
-        return self not in (Outcome.FAILED, Outcome.INTERRUPTED)
+        return self not in (Outcome.FAILED, Outcome.STALE, Outcome.INTERRUPTED)
 
     @property
     def recorded(self) -> bool:

@@ -14,14 +14,22 @@ How a restore writes (see vhpi.actions.restore):
 
 rsync reads the snapshot and never writes it (no --link-dest: every restored file is a new
 inode, so nothing restored can change a snapshot later).
+
+What a restore refuses without --unsafe (unsafe_reason): device nodes (a character or
+block device gives whoever may open it the disk or memory behind it), and regular files
+that run with more rights than their caller (setuid, setgid, or carrying file capabilities
+in the security.capability extended attribute). FIFOs, sockets and setgid folders are
+restored as they are. Back in the source (no --to), the source must hold its .backup_valid
+sentinel, as for a backup: an unmounted share is an empty folder on the SD card.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional, Sequence, Tuple
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 from vhpi.decide.paths import is_inside
 from vhpi.decide.rsync_argv import RSYNC
@@ -45,6 +53,10 @@ MAX_SYMLINKS = 40
 SNAPSHOT_DELETED = ("the snapshot was deleted by a backup run while restoring; choose a newer "
                     "one")
 KEPT_EXTRAS = "files already there that the snapshot does not have were kept"
+#: Unsafe entries a refusal names.
+SHOWN_UNSAFE = 5
+#: The extended attribute that holds a file's capabilities.
+CAPABILITY_XATTR = "security.capability"
 
 
 class RestoreRefused(Exception):
@@ -148,6 +160,30 @@ def refuse_destination(target_folder: str, destinations: Iterable[str]) -> None:
         if is_inside(target_folder, destination):
             raise RestoreRefused(f"{target_folder} is inside the backup destination "
                                  f"{destination}: vhpi never writes there; choose another --to")
+
+
+def refuse_target_folder(folder: str, real: Optional[str], destinations: Iterable[str],
+                         source: Tuple[str, str], chosen: bool) -> None:
+    """Given the folder the item goes into, its real path (None when it is not an existing
+    folder), the real paths of the configured destinations, the job's source (as configured,
+    real path) and whether --to chose the folder, raise RestoreRefused when it does not exist, lies in a
+    backup destination, or (back in the source) leads outside the source through a
+    symlink."""
+    if real is None:
+        raise RestoreRefused(f"the folder {folder} does not exist; restore the folder that "
+                             f"held it, or choose another place with --to DIR")
+    refuse_destination(real, destinations)
+    if not chosen and not is_inside(real, source[1]):
+        raise RestoreRefused(f"{folder} leads outside the job's source {source[0]} (through "
+                             f"a symlink); choose the place with --to DIR")
+
+
+def source_refusal(problem: str) -> RestoreRefused:
+    """Given why the job's source must not be written now (vhpi.act.source), return the
+    refusal of a restore back into it."""
+    return RestoreRefused(f"{problem.rstrip('.')}. A restore into the source needs it "
+                          f"mounted, with its .backup_valid: nothing was restored. To restore "
+                          f"elsewhere, use --to DIR")
 
 
 def choose_write(target: str, item_kind: str, existing_kind: str, overwrite: bool) -> str:
@@ -254,3 +290,55 @@ def readable_message(line: str, reader_path: str, snapshot_path: str) -> str:
     """Return an rsync message with the /proc path it was given replaced by the snapshot's
     own path."""
     return line.replace(reader_path, snapshot_path)
+
+
+# ---------------------------------------------------------------- unsafe entries
+
+def unsafe_reason(mode: int, has_capabilities: bool) -> Optional[str]:
+    """Given an entry's st_mode and whether it carries file capabilities, return what makes
+    restoring it dangerous ('a block device', 'a setuid file', ...), or None when nothing
+    does (folders, symlinks, FIFOs, sockets, plain files)."""
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if not stat.S_ISREG(mode):
+        return None
+    rights = [word for bit, word in ((mode & stat.S_ISUID, "setuid"),
+                                     (mode & stat.S_ISGID, "setgid")) if bit]
+    if rights and has_capabilities:
+        return f"a {' and '.join(rights)} file with file capabilities"
+    if rights:
+        return f"a {' and '.join(rights)} file"
+    return "a file with file capabilities" if has_capabilities else None
+
+
+def unsafe_entries(records: Iterable[Tuple[str, int, bool]]) -> Tuple[List[Tuple[str, str]], int]:
+    """Given (path, st_mode, has capabilities) records of what a restore would copy, return
+    (the first SHOWN_UNSAFE unsafe ones as (path, reason), how many there are in all)."""
+    shown: List[Tuple[str, str]] = []
+    total = 0
+    for path, mode, has_capabilities in records:
+        reason = unsafe_reason(mode, has_capabilities)
+        if reason is None:
+            continue
+        total += 1
+        if len(shown) < SHOWN_UNSAFE:
+            shown.append((path, reason))
+    return shown, total
+
+
+def unsafe_refusal(shown: Sequence[Tuple[str, str]], total: int) -> Optional[RestoreRefused]:
+    """Given unsafe_entries' answer, return the refusal of the restore (None when nothing
+    is unsafe)."""
+    if total == 0:
+        return None
+    names = "".join(f"\n  {path}: {reason}" for path, reason in shown)
+    more = f"\n  and {total - len(shown)} more" if total > len(shown) else ""
+    what, them, were = ("an entry", "it", "it was") if total == 1 else (f"{total} entries",
+                                                                          "them", "they were")
+    return RestoreRefused(f"what would be restored holds {what} that hand{'s' if total == 1 else ''} "
+                          f"more rights to whoever can reach {them} (a device node opens a disk "
+                          f"or memory; a setuid, setgid or capability file runs with more rights "
+                          f"than its caller); nothing was restored. Add --unsafe to restore "
+                          f"{them} as {were}{names}{more}")

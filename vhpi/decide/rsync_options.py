@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 #: Used when a job gives no `rsync_options`: archive mode plus hard links (-H), ACLs (-A),
 #: extended attributes (-X) and sparse files (-S), which -a alone does not keep; --delete
@@ -164,3 +164,49 @@ def follows_symlinks(words: Tuple[str, ...]) -> bool:
     symlinks (-L, -k, --copy-links, --copy-unsafe-links, --copy-dirlinks)."""
     return bool(_last_says(words, "Lk", ("--copy-links", "--copy-unsafe-links",
                                          "--copy-dirlinks"), ()))
+
+
+#: The options that add filter rules. The top folder's pass gets none of the job's: rsync
+#: takes the first rule that matches, so an include (`+ name` among the excludes,
+#: --include, --filter, -F reading a .rsync-filter the share holds) before TOP_LEVEL_ENTRIES
+#: would let that pass set attributes on a top-level inode that snapshots share (and a
+#: '!' rule would clear TOP_LEVEL_ENTRIES). No filter rule can leave out the top folder.
+FILTER_OPTIONS = frozenset({"--exclude", "--include", "--filter", "--exclude-from",
+                            "--include-from", "--cvs-exclude"})
+FILTER_LETTERS = "CFf"
+
+
+def without_filter_options(words: Sequence[str]) -> Tuple[str, ...]:
+    """Return the rsync option words without those that add filter rules (FILTER_OPTIONS,
+    -C, -F and -f with its argument, also inside bundles such as -aF); every other option
+    keeps its argument."""
+    kept: List[str] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        index += 1
+        if word.startswith("--"):
+            name = long_option_name(word)
+            follows = name in LONG_WITH_ARGUMENT and "=" not in word
+            if name in FILTER_OPTIONS:
+                index += follows
+                continue
+            kept.append(word)
+        elif word.startswith("-") and len(word) > 1:
+            letters = short_option_letters(word)
+            attached = word[1 + len(letters):]
+            follows = letters[-1:] in SHORT_WITH_ARGUMENT and not attached
+            if letters.endswith("f"):  # --filter: its rule goes too
+                letters, attached = letters[:-1], ""
+                index += follows
+                follows = False
+            letters = "".join(letter for letter in letters if letter not in FILTER_LETTERS)
+            if letters or attached:
+                kept.append("-" + letters + attached)
+        else:
+            kept.append(word)
+            continue
+        if follows and index < len(words):
+            kept.append(words[index])
+            index += 1
+    return tuple(kept)
