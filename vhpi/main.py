@@ -179,11 +179,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     signals itself: vhpi.actions.locked_run); output into a pipe that closed (`| head`)
     ends it quietly."""
     now = time.time()
-    arguments, stop_code = parse_arguments(argv)
-    if arguments is None:
-        return stop_code
-    make_private()
     try:
+        arguments, stop_code = parse_arguments(argv)  # --help, --version: Python 3.9's
+        if arguments is None:                         # argparse lets a closed pipe's error out
+            return stop_code
+        make_private()
         return _run(arguments, state_home(arguments.config), now)
     except KeyboardInterrupt:
         import signal
