@@ -1,6 +1,7 @@
 """Keeping the backups and vhpi's own files to the account that runs vhpi (see
 vhpi.decide.privacy): the destination folder gets its mode (and the snapshot group) on
-every run that locks it, DEST/.vhpi and ~/.very_hungry_pi are 0700."""
+every run that backs up (once the source check has shown it is not the source through a
+symlink), DEST/.vhpi and ~/.very_hungry_pi are 0700."""
 
 from __future__ import annotations
 
