@@ -7,7 +7,7 @@ import pytest
 
 from vhpi.act.processes import split_output
 from vhpi.decide.due import due_intervals, grace_seconds, next_due_time
-from vhpi.decide.progress import Progress, format_progress, parse_progress
+from vhpi.decide.progress import Reading, parse_reading
 from vhpi.decide.rsync_argv import dry_run_argv, mirror_argv, transfer_argv
 from vhpi.decide.units import human_duration, relative_moment
 
@@ -68,14 +68,14 @@ def test_split_output_does_not_depend_on_where_a_read_cut_a_carriage_return_line
 
 @pytest.mark.parametrize("line, expected", [
     (b"   20000000 100%  514.66MB/s    0:00:00 (xfr#1, to-chk=0/2)",
-     Progress(20000000, 100, "514.66MB/s", "0:00:00")),
-    (b"      32768   0%    0.00kB/s    0:00:00  ", Progress(32768, 0, "0.00kB/s", "0:00:00")),
-    (b"     32,768   0%    0.00kB/s    0:00:00  ", Progress(32768, 0, "0.00kB/s", "0:00:00")),
-    (b"  1,234,567,890  42%   12.34MB/s    0:01:02", Progress(1234567890, 42, "12.34MB/s", "0:01:02")),
-    (b"5 7% 1.00kB/s 12:03:04 (xfr#3, ir-chk=1000/2000)", Progress(5, 7, "1.00kB/s", "12:03:04")),
+     Reading(20000000, 100, False)),
+    (b"      32768   0%    0.00kB/s    0:00:00  ", Reading(32768, 0)),
+    (b"     32,768   0%    0.00kB/s    0:00:00  ", Reading(32768, 0)),
+    (b"  1,234,567,890  42%   12.34MB/s    0:01:02", Reading(1234567890, 42)),
+    (b"5 7% 1.00kB/s 12:03:04 (xfr#3, ir-chk=1000/2000)", Reading(5, 7, True)),
 ])
 def test_parse_progress(line, expected):
-    assert parse_progress(line) == expected
+    assert parse_reading(line) == expected
 
 
 @pytest.mark.parametrize("line", [
@@ -92,21 +92,14 @@ def test_parse_progress(line, expected):
     b"   20.97M 100%  514.66MB/s    0:00:00",     # -hh style, which vhpi turns off
 ])
 def test_parse_progress_ignores_other_lines(line):
-    assert parse_progress(line) is None
+    assert parse_reading(line) is None
 
 
-def test_format_progress():
-    assert format_progress("laptop", Progress(20000000, 100, "514.66MB/s", "0:00:00")) == \
-        "job laptop: 19.1 MiB copied, 100%, 514.66MB/s, ETA 0:00:00"
-    assert format_progress("x", Progress(0, 0, "0.00kB/s", "1:02:03")) == \
-        "job x: 0 B copied, 0%, 0.00kB/s, ETA 1:02:03"
-
-
-def test_a_parsed_rsync_line_formats_as_shown():
+def test_a_split_rsync_line_parses_as_shown():
     line = b"\r  1,572,864  37%    1.50MB/s    0:00:02  "
     (piece,), rest = split_output(line + b"\r  next")
     assert rest == b"  next"
-    assert format_progress("pi", parse_progress(piece)) == "job pi: 1.5 MiB copied, 37%, 1.50MB/s, ETA 0:00:02"
+    assert parse_reading(piece) == Reading(1572864, 37)
 
 
 # ---------------------------------------------------------------- durations and moments

@@ -31,16 +31,6 @@ _STATS_START = re.compile(rb"^\s*Number of files: ")
 
 
 @dataclass(frozen=True)
-class Progress:
-    """One progress2 reading, in rsync's own words."""
-
-    copied: int
-    percent: int
-    rate: str
-    time_left: str
-
-
-@dataclass(frozen=True)
 class Reading:
     """What vhpi uses of one progress2 line: bytes copied in this rsync run, rsync's percent,
     and whether rsync said it is still listing the source (ir-chk: True, to-chk: False,
@@ -51,44 +41,21 @@ class Reading:
     listing: Optional[bool] = None
 
 
-def _match(line: bytes):
-    found = _PROGRESS.match(line)
-    if not found:
-        return None, 0
-    digits = found.group(1).replace(b",", b"").split(b".")[0]
-    if not digits.isdigit():
-        return None, 0
-    return found, int(digits)
-
-
-def parse_progress(line: bytes) -> Optional[Progress]:
-    """Return the Progress in one rsync output line, or None when it is not a progress line."""
-    found, copied = _match(line)
-    if found is None:
-        return None
-    return Progress(copied, int(found.group(2)), found.group(3).decode("ascii", "replace"),
-                    found.group(4).decode("ascii"))
-
-
 def parse_reading(line: bytes) -> Optional[Reading]:
     """Return the Reading in one rsync output line, or None when it is not a progress line."""
-    found, copied = _match(line)
-    if found is None:
+    found = _PROGRESS.match(line)
+    if not found:
+        return None
+    digits = found.group(1).replace(b",", b"").split(b".")[0]
+    if not digits.isdigit():
         return None
     check = found.group(5)
-    return Reading(copied, min(int(found.group(2)), 100), None if check is None else check == b"ir")
+    return Reading(int(digits), min(int(found.group(2)), 100), None if check is None else check == b"ir")
 
 
 def ends_run(line: bytes) -> bool:
     """True for the line that starts rsync's --stats report: its progress lines are over."""
     return bool(_STATS_START.match(line))
-
-
-def format_progress(job_name: str, progress: Progress) -> str:
-    """Return rsync's own figures of `progress` as text (its rate and time as rsync wrote
-    them). Not what the terminal shows: that is format_line."""
-    return (f"job {job_name}: {human_bytes(progress.copied)} copied, {progress.percent}%, "
-            f"{progress.rate}, ETA {progress.time_left}")
 
 
 # ---------------------------------------------------------------- the copy as a whole
