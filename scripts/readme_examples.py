@@ -83,7 +83,9 @@ COMMANDS = (("check",), ("status",), ("list", "laptop"), ("diff", "laptop", "hou
             ("diff", "laptop", "hourly.0", "source"), ("du", "laptop"),
             ("restore", "laptop", "hourly.1", "photos/dog.jpg"),
             ("restore", "laptop", "hourly.1", "photos/dog.jpg"),
-            ("restore", "laptop", "hourly.1", "photos/dog.jpg", "--to", f"{ROOT}/old"))
+            ("restore", "laptop", "hourly.1", "photos/dog.jpg", "--to", f"{ROOT}/old"),
+            ("versions", "laptop", "notes.txt"), ("versions", "laptop", "photos"),
+            ("restore", "laptop", "v1", "notes.txt", "--to", f"{ROOT}/old"))
 
 
 def examples() -> List[Tuple[str, str]]:

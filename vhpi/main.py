@@ -34,6 +34,8 @@ COMMANDS = {
     "diff": ("diff", "run_diff", "files added, removed and changed between two snapshots"),
     "du": ("du", "run_du", "the space each snapshot holds of its own"),
     "restore": ("restore", "run_restore", "copy a file or folder back from a snapshot"),
+    "versions": ("versions", "run_versions", "each distinct version of a file or folder, oldest first"),
+    "dedup": ("dedup", "run_dedup", "store identical files once: hard-link them across snapshots"),
 }
 
 
@@ -45,14 +47,15 @@ def _add_command_parsers(parser: argparse.ArgumentParser) -> None:
     for sub in made.values():
         sub.add_argument("--config", default=argparse.SUPPRESS,
                          help="config file (default: ~/.very_hungry_pi/config.yaml)")
-    for name in ("status", "list", "diff", "du", "check"):
+    for name in ("status", "list", "diff", "du", "check", "versions", "dedup"):
         made[name].add_argument("--json", action="store_true", help="print JSON for scripts")
     made["list"].add_argument("job", nargs="?", help="the job's name (may be left out with one job)")
     made["diff"].add_argument("names", nargs="+", metavar="[JOB] A B",
                               help="two snapshots such as hourly.1 hourly.0; 'source' for the source")
     made["du"].add_argument("job", nargs="?", help="only this job")
     made["restore"].add_argument("job", help="the job's name")
-    made["restore"].add_argument("snapshot", help="a snapshot such as daily.3 or backup.latest")
+    made["restore"].add_argument("snapshot", help="a snapshot such as daily.3 or backup.latest, "
+                                                  "or a version such as v2 (see vhpi versions)")
     made["restore"].add_argument("path", help="file or folder inside the snapshot")
     made["restore"].add_argument("--to", metavar="DIR",
                                  help="copy into DIR (default: back to its place in the source)")
@@ -61,6 +64,16 @@ def _add_command_parsers(parser: argparse.ArgumentParser) -> None:
     made["restore"].add_argument("--unsafe", action="store_true",
                                  help="also restore device nodes and setuid, setgid or "
                                       "capability files (refused without it)")
+    _add_storage_parsers(made)
+
+
+def _add_storage_parsers(made: dict) -> None:
+    made["versions"].add_argument("job", help="the job's name")
+    made["versions"].add_argument("path", help="file or folder inside the snapshots")
+    made["dedup"].add_argument("job", nargs="?", help="only the jobs sharing this job's disk "
+                                                      "(default: every job)")
+    made["dedup"].add_argument("--dry-run", action="store_true",
+                               help="say what would be linked; change nothing")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -42,7 +42,9 @@ def _regular_files(source: str) -> list:
 def evolve(source, trial: int) -> None:
     """Move the source on to state `trial`, changing content, modes, mtimes only, deleting,
     adding, and swapping a file for a folder and a folder for a file, a symlink's target,
-    and hard links. The same trial number always makes the same changes."""
+    and hard links, moving a file to another folder and renaming the folder the trial
+    before made (which vhpi links, vhpi.act.transfer_moves). The same trial number always
+    makes the same changes."""
     source = str(source)
     mtime = BASE_MTIME + trial * 100
     if trial == 0:
@@ -59,7 +61,7 @@ def evolve(source, trial: int) -> None:
     if swapped:
         shutil.rmtree(os.path.join(source, swapped[0]))
         write_files(source, {swapped[0]: f"file again in {trial}\n"}, mtime=mtime)
-    picked = rng.sample(_regular_files(source), 8)
+    picked = rng.sample(_regular_files(source), 9)
     rewritten, chmodded, touched, deleted, to_folder = (picked[0:3], picked[3], picked[4],
                                                         picked[5:7], picked[7])
     write_files(source, {name: f"{name} v{trial}\n" + "x" * rng.randrange(1, 50)
@@ -71,6 +73,10 @@ def evolve(source, trial: int) -> None:
         os.unlink(os.path.join(source, name))
     os.unlink(os.path.join(source, to_folder))
     write_files(source, {f"{to_folder}/inside.txt": f"a folder since {trial}\n"}, mtime=mtime)
+    moved_to = f"d{(int(picked[8][1]) + 1) % FOLDERS}/moved-{trial}.txt"
+    os.rename(os.path.join(source, picked[8]), os.path.join(source, moved_to))
+    if os.path.isdir(os.path.join(source, f"new-{trial - 1}")):
+        os.rename(os.path.join(source, f"new-{trial - 1}"), os.path.join(source, f"renamed-{trial}"))
     write_files(source, {f"new-{trial}/x.txt": f"x {trial}", f"new-{trial}/y/z.txt": f"z {trial}",
                          f"d{rng.randrange(FOLDERS)}/new-{trial}.txt": f"new {trial}"}, mtime=mtime)
     folder = os.path.join(source, f"d{trial % FOLDERS}")

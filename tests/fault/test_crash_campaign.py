@@ -36,7 +36,7 @@ from tests.integration.helpers import job_line, work_leftovers
 from vhpi.act.checkpoints import CHECKPOINTS
 from vhpi.act.layout import Layout
 from vhpi.act.snapshots import has_room_to_recycle
-from vhpi.act.transfer import LogBatch
+from vhpi.act.rsync_pass import LogBatch
 
 _ = mounts  # the fixture
 

@@ -177,10 +177,10 @@ def test_entries_rsync_would_read_as_comments_are_listed_as_themselves(tmp_path)
     finished = run_streaming(["true"], lambda line: None,
                              prepare=pinned.pin_parents(str(source), (), str(listed), str(facts)))
     assert finished.ok, finished
-    assert [entry for entry, _, _ in pinned.read_facts(str(facts))] == [b"#notes", b";semi", b"plain"]
+    assert [found.entry for found in pinned.read_facts(str(facts))] == [b"#notes", b";semi", b"plain"]
     deeper = list(pinned.passes(iter([b"#recycle/inner"]), str(listed)))
     assert deeper == [(b"#recycle",)] and listed.read_bytes() == b"./#recycle/inner\0"
     finished = run_streaming(["true"], lambda line: None,
                              prepare=pinned.pin_parents(str(source), deeper[0], str(listed), str(facts)))
     assert finished.ok, finished
-    assert [entry for entry, _, _ in pinned.read_facts(str(facts))] == [b"#recycle/inner"]
+    assert [found.entry for found in pinned.read_facts(str(facts))] == [b"#recycle/inner"]

@@ -63,6 +63,25 @@ def link_name(root: str, name: bytes, target: bytes) -> bool:
     return True
 
 
+def replace_with_copy(root: str, relative: bytes, temporary: str) -> None:
+    """Make the regular file `relative` below `root` a new inode with the same content and
+    modification time (written to `temporary` first, on the same file system, then renamed
+    into place); its folder keeps its times."""
+    import shutil
+    fd, name = _open_parent(root, relative)
+    try:
+        folder = os.stat(fd)
+        source = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
+        with os.fdopen(source, "rb") as reading, open(temporary, "wb") as writing:
+            info = os.fstat(reading.fileno())
+            shutil.copyfileobj(reading, writing, 1 << 20)
+        os.utime(temporary, ns=(info.st_atime_ns, info.st_mtime_ns))
+        os.rename(temporary, name, dst_dir_fd=fd)
+        os.utime(fd, ns=(folder.st_atime_ns, folder.st_mtime_ns))
+    finally:
+        os.close(fd)
+
+
 def folder_times(root: str, folders: Iterable[bytes]) -> Dict[bytes, Times]:
     """Return {folder: (atime_ns, mtime_ns)} of the `folders` (relative, b'' for `root`
     itself) that exist below `root` as real folders."""

@@ -30,10 +30,12 @@ from __future__ import annotations
 import fcntl
 import os
 import resource
-from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
+from vhpi.act.birth_time import birth_time_ns
 from vhpi.act.processes import FIRST_FREE_FD
 from vhpi.decide.copy_check import FILE, SYMLINK, EntryFacts, facts_from_stat
+from vhpi.decide.moves import SourceId, relative_device
 from vhpi.act.tree_edit import remove_tree
 
 #: The fd the source's top folder gets in a pinned pass's child.
@@ -156,10 +158,15 @@ def _raise_fd_limit(needed: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
-def _open_below(parent: bytes, stack: List[Tuple[bytes, int]]) -> Optional[int]:
-    """Open `parent` below ROOT_FD through real folders only, reusing the open folders in
-    `stack` ((component, fd) from the top) that it shares with the previous parent; return
-    the fd of `parent`, or None when it cannot be reached so."""
+def open_below(parent: bytes, stack: List[Tuple[bytes, int]], root_fd: int = ROOT_FD) -> Optional[int]:
+    """Open `parent` below the open folder `root_fd` through real folders only, reusing
+    the open folders in `stack` ((component, fd) from the top) that it shares with the
+    previous parent; return the fd of `parent` (`root_fd` for b''), or None when it cannot
+    be reached so. The caller closes the fds left in `stack`."""
+    if not parent:
+        while stack:
+            os.close(stack.pop()[1])
+        return root_fd
     parts = parent.split(b"/")
     shared = 0
     while shared < min(len(parts), len(stack)) and stack[shared][0] == parts[shared]:
@@ -168,7 +175,7 @@ def _open_below(parent: bytes, stack: List[Tuple[bytes, int]]) -> Optional[int]:
         os.close(stack.pop()[1])
     for part in parts[shared:]:
         try:
-            fd = os.open(part, _DIR_FLAGS, dir_fd=stack[-1][1] if stack else ROOT_FD)
+            fd = os.open(part, _DIR_FLAGS, dir_fd=stack[-1][1] if stack else root_fd)
         except OSError:
             return None
         stack.append((part, fd))
@@ -192,7 +199,7 @@ def pin_parents(source: str, parents: Sequence[bytes], list_path: str,
         stack: List[Tuple[bytes, int]] = []
         unreachable = []
         for index, parent in enumerate(parents):
-            fd = _open_below(parent, stack)
+            fd = open_below(parent, stack)
             if fd is None:
                 unreachable.append(index)
             else:
@@ -217,12 +224,33 @@ def _hold_numbers(count: int) -> None:
     os.close(placeholder)
 
 
+class PinnedEntry(NamedTuple):
+    """One entry of a pinned pass as its child saw it: its facts, and for a regular file
+    its identity on the share (vhpi.decide.moves.SourceId) and how many names it has."""
+
+    entry: bytes
+    facts: EntryFacts
+    identity: Optional[SourceId]
+    links: int
+
+    @property
+    def group(self) -> Optional[bytes]:
+        """`device inode` of a regular file with more than one name, else None."""
+        if self.identity is None or self.links < 2:
+            return None
+        return b"%d %d" % (self.identity.device, self.identity.inode)
+
+
+_FIELDS = 9
+
+
 def write_facts(path: str, parents: Sequence[bytes], unreachable: set, list_path: str) -> None:
     """Write to `path`, for each entry listed in `list_path` whose parent was reached, a
-    record of seven NUL-terminated fields: entry, kind, size, mtime_ns, device, inode
-    (the last two only for regular files with more than one name, else empty) and symlink
+    record of NUL-terminated fields: entry, kind, size, mtime_ns, and for regular files
+    device (0: the source's own), inode, names, birth time (else empty), then symlink
     target (read back by read_facts)."""
     index_of = {parent: index for index, parent in enumerate(parents)}
+    top_device = os.fstat(ROOT_FD).st_dev
     with open(list_path, "rb") as listed, open(path, "wb") as out:
         for line in listed.read().split(b"\0")[:-1]:
             entry = listed_entry(line)
@@ -234,23 +262,31 @@ def write_facts(path: str, parents: Sequence[bytes], unreachable: set, list_path
             try:
                 info = os.lstat(name, dir_fd=fd)
                 facts = facts_from_stat(info, lambda: os.readlink(name, dir_fd=fd))
+                birth = birth_time_ns(name, dir_fd=fd) if facts.kind == FILE else None
             except OSError:
                 continue
-            linked = facts.kind == FILE and info.st_nlink > 1
-            out.write(b"\0".join((entry, facts.kind.encode(), b"%d" % facts.size,
-                                   b"%d" % facts.mtime_ns,
-                                   b"%d" % info.st_dev if linked else b"",
-                                   b"%d" % info.st_ino if linked else b"",
-                                   facts.target or b"")) + b"\0")
+            out.write(b"\0".join(_fact_fields(entry, facts, info, birth, top_device)) + b"\0")
 
 
-def read_facts(path: str) -> Iterator[Tuple[bytes, EntryFacts, Optional[bytes]]]:
-    """Yield (entry, its EntryFacts, its identity `device inode` when it is a regular file
-    with more than one name, else None) from a file write_facts made."""
+def _fact_fields(entry: bytes, facts: EntryFacts, info: os.stat_result, birth: Optional[int],
+                 top_device: int) -> Tuple[bytes, ...]:
+    is_file = facts.kind == FILE
+    return (entry, facts.kind.encode(), b"%d" % facts.size, b"%d" % facts.mtime_ns,
+            b"%d" % relative_device(info.st_dev, top_device) if is_file else b"",
+            b"%d" % info.st_ino if is_file else b"",
+            b"%d" % info.st_nlink if is_file else b"",
+            b"%d" % birth if birth is not None else b"",
+            facts.target or b"")
+
+
+def read_facts(path: str) -> Iterator[PinnedEntry]:
+    """Yield a PinnedEntry for each record of a file write_facts made."""
     with open(path, "rb") as handle:
         fields = handle.read().split(b"\0")
-    for start in range(0, len(fields) - 1, 7):
-        entry, kind, size, mtime, device, inode, target = fields[start:start + 7]
+    for start in range(0, len(fields) - 1, _FIELDS):
+        entry, kind, size, mtime, device, inode, links, birth, target = fields[start:start + _FIELDS]
         facts = EntryFacts(kind.decode(), int(size), int(mtime),
                            target if kind == SYMLINK.encode() else None)
-        yield entry, facts, (device + b" " + inode) if device else None
+        identity = (SourceId(int(device), int(inode), int(birth) if birth else None, int(size),
+                             int(mtime)) if device else None)
+        yield PinnedEntry(entry, facts, identity, int(links) if links else 0)

@@ -18,18 +18,20 @@ from vhpi.act.latest_names import (entry_facts, folder_times, link_name, make_fo
 from vhpi.act.layout import Layout
 from vhpi.act.pinned import (build_shadow, depth_of, parent_of, passes, pin_parents, read_facts,
                              root_reader)
-from vhpi.act.processes import ChildFailed, Ending, Limits, run_in_child, run_streaming
+from vhpi.act.processes import ChildFailed, Ending, Limits, run_in_child
+from vhpi.act.rsync_pass import RsyncRun, run_rsync
 from vhpi.act.progress import TerminalProgress
 from vhpi.act.source import source_problem
 from vhpi.act.tree_edit import remove_entry, remove_tree
+from vhpi.act.transfer_moves import (Changes, MovedFiles, after_room_is_made, clear_leftovers,
+                                     find_and_link, open_identities, remember)
+from vhpi.act.moves import write_identity
 from vhpi.config.model import Job
-from vhpi.decide.itemize import (Item, LinkSplit, SplitChooser, UnsafeItemPath, first_split,
-                                 parse_item_line)
+from vhpi.decide.itemize import (Item, LinkSplit, SplitChooser, UnsafeItemPath)
 from vhpi.decide.copy_check import copied_from_elsewhere
 from vhpi.decide.rsync_argv import dry_run_argv, mirror_argv, transfer_argv
 from vhpi.decide.rsync_options import follows_symlinks, keeps_times, without_filter_options
-from vhpi.decide.rsync_result import (RsyncOutcome, classify_copy_pass, classify_exit, failed_files,
-                                      is_error_line, is_missing_source_line, parse_stats)
+from vhpi.decide.rsync_result import (RsyncOutcome, classify_copy_pass, classify_exit)
 
 
 @dataclass
@@ -41,6 +43,7 @@ class TransferReport:
     problem: Optional[str] = None
     changed: int = 0
     deleted: int = 0
+    moved: MovedFiles = field(default_factory=MovedFiles)
     stats: Dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -132,95 +135,12 @@ def link_split_chooser(source: str, timeout: float = 60.0) -> SplitChooser:
     return choose
 
 
-@dataclass
-class _RsyncRun:
-    """One finished rsync pass: exit code, last lines, --stats figures, and its error lines
-    counted as "a listed path is missing" or anything else."""
-
-    code: int = 0
-    tail: Tuple[str, ...] = ()
-    stats: Dict[str, int] = field(default_factory=dict)
-    missing: int = 0
-    other_errors: int = 0
-    ending: Ending = Ending.EXITED
-    errors: List[str] = field(default_factory=list)   # the first of rsync's error lines
-
-    def failed(self, *prefixes: str) -> List[Tuple[str, str]]:
-        """The files rsync's error lines name, with the folder paths in `prefixes` taken off."""
-        return failed_files(self.errors, prefixes)
-
-
-class LogBatch:
-    """Lines for debug.log written as one record per BATCH_SIZE lines: one record per line
-    cost 0.3 s of a 3.8 s run that listed 3,000 changed files (profiled at 100,000 files)."""
-
-    BATCH_SIZE = 200
-
-    def __init__(self, log: logging.Logger, prefix: str):
-        self.log, self.prefix, self.lines = log, prefix, []
-
-    def add(self, text: str) -> None:
-        self.lines.append(text)
-        if len(self.lines) >= self.BATCH_SIZE:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.lines:
-            self.log.debug("%s", "\n".join(self.prefix + line for line in self.lines))
-            self.lines = []
-
-
-#: how many of a pass's error lines are kept to name the files it could not copy
-KEPT_ERRORS = 20
-
-
-def _run_rsync(argv: Sequence[str], log: logging.Logger, limits: Limits, on_item=None,
-               choose: SplitChooser = first_split, progress: Optional[TerminalProgress] = None,
-               prepare: Optional[Callable[[], None]] = None) -> _RsyncRun:
-    """Run one rsync pass, logging its output to debug.log (progress lines go to
-    `progress` instead, when given); return what it did."""
-    log.debug("running: %r", list(argv))
-    result = _RsyncRun()
-    stat_lines = []
-    batch = LogBatch(log, "rsync: ")
-
-    def on_line(line: bytes) -> None:
-        if progress is not None and progress.show_rsync(line):
-            return
-        item = parse_item_line(line, choose) if on_item is not None else None
-        if item is not None:
-            on_item(item)
-        text = line.decode("utf-8", "backslashreplace")
-        if text.startswith(("Number of ", "Total ")):
-            stat_lines.append(text)
-        elif is_missing_source_line(text):
-            result.missing += 1
-        elif is_error_line(text) and not text.startswith("rsync error: some files"):
-            result.other_errors += 1
-            if len(result.errors) < KEPT_ERRORS:
-                result.errors.append(text)
-        batch.add(text)
-
-    try:
-        finished = run_streaming(argv, on_line, limits, prepare=prepare)
-    finally:
-        batch.flush()
-    result.code, result.tail, result.ending = finished.code, finished.tail, finished.ending
-    result.stats = parse_stats(stat_lines)
-    log.debug("rsync exit code %s%s%s", result.code,
-              "" if finished.ending is Ending.EXITED else f" ({finished.ending.value})",
-              f"; pid {finished.left_behind} would not die and was left behind"
-              if finished.left_behind else "")
-    checkpoint("rsync-done")
-    return result
-
-
 def _limits(job: Job) -> Limits:
     """How long an rsync pass over the job's source may go without progress."""
     return Limits(stall_after=job.source_timeout)
 
 
-def _stalled(job: Job, run: _RsyncRun) -> Optional[RsyncOutcome]:
+def _stalled(job: Job, run: RsyncRun) -> Optional[RsyncOutcome]:
     """The outcome of a pass that vhpi stopped because the source stopped answering."""
     if run.ending is Ending.STALLED:
         return RsyncOutcome(False, problem=(
@@ -255,11 +175,13 @@ def _mirror_in_one_pass(job: Job, layout: Layout, log: logging.Logger, report: T
     before_changes()
     argv = mirror_argv(job.rsync_options, job.excludes, job.source, layout.latest,
                        _temp_dir(layout), progress=progress is not None)
-    copied = _run_rsync(argv, log, _limits(job), lambda item: _count_item(report, item),
+    copied = run_rsync(argv, log, _limits(job), lambda item: _count_item(report, item),
                         progress=progress)
     report.stats = copied.stats
-    return _stalled(job, copied) or classify_exit(copied.code, copied.tail,
-                                                  copied.failed(job.source, layout.latest))
+    outcome = _stalled(job, copied) or classify_exit(copied.code, copied.tail,
+                                                     copied.failed(job.source, layout.latest))
+    remember(job, layout, log, None, outcome.ok)
+    return outcome
 
 
 #: An exclude rule matching everything directly inside the source: with it, a pass whose
@@ -277,6 +199,7 @@ class _Copying:
     report: TransferReport
     progress: Optional[TerminalProgress]
     groups: Optional[BinaryIO] = None
+    identities: Optional[BinaryIO] = None
     missing: int = 0
     problem: Optional[RsyncOutcome] = None
 
@@ -311,7 +234,7 @@ def _pinned_pass(copying: _Copying, parents: Tuple[bytes, ...], list_path: str,
                          _temp_dir(layout), progress=progress is not None)
     facts = os.path.join(layout.work, "pinned.facts")
     prepare = pin_parents(job.source, parents, list_path, facts)
-    copied = _run_rsync(argv, copying.log, _limits(job), progress=progress, prepare=prepare)
+    copied = run_rsync(argv, copying.log, _limits(job), progress=progress, prepare=prepare)
     if shown:
         for name, value in copied.stats.items():
             copying.report.stats[name] = copying.report.stats.get(name, 0) + value
@@ -332,11 +255,13 @@ def _pinned_pass(copying: _Copying, parents: Tuple[bytes, ...], list_path: str,
 def _check_copies(copying: _Copying, facts: str) -> int:
     """Take out of backup.latest every copy of the pass that cannot have come from the
     entry its child pinned (vhpi.decide.copy_check), and note the names of hard-linked
-    groups for _link_groups; return how many copies were taken out."""
+    groups for _link_groups and what each copy is on the share (vhpi.act.source_ids);
+    return how many copies were taken out."""
     latest, options = copying.layout.latest, copying.job.rsync_options
     times_kept, links_followed = keeps_times(options), follows_symlinks(options)
     taken_out = 0
-    for entry, pinned_facts, identity in read_facts(facts):
+    for pinned in read_facts(facts):
+        entry, pinned_facts = pinned.entry, pinned.facts
         copied = entry_facts(latest, entry)
         if copied is None:
             continue  # not copied: rsync counted it as vanished
@@ -346,8 +271,11 @@ def _check_copies(copying: _Copying, facts: str) -> int:
                                 copying.job.name, entry.decode("utf-8", "backslashreplace"))
             remove_entry(latest, entry, is_dir=copied.kind == "d")
             taken_out += 1
-        elif identity is not None and copying.groups is not None:
-            copying.groups.write(identity + b" " + entry + b"\0")
+            continue
+        if pinned.group is not None and copying.groups is not None:
+            copying.groups.write(pinned.group + b" " + entry + b"\0")
+        if pinned.identity is not None and copying.identities is not None:
+            write_identity(copying.identities, entry, pinned.identity)
     return taken_out
 
 
@@ -472,7 +400,7 @@ def _mirror_in_two_passes(job: Job, layout: Layout, log: logging.Logger, report:
     """List the differences, make room in backup.latest, then copy exactly the listed paths."""
     with ExitStack() as stack:
         lists = _ItemLists(layout.work, stack)
-        listed = _run_rsync(dry_run_argv(job.rsync_options, job.excludes, job.source,
+        listed = run_rsync(dry_run_argv(job.rsync_options, job.excludes, job.source,
                                          layout.latest), log, _limits(job), lists.add,
                             link_split_chooser(job.source, job.source_timeout))
         lists.close()
@@ -486,16 +414,34 @@ def _mirror_in_two_passes(job: Job, layout: Layout, log: logging.Logger, report:
         outcome = RsyncOutcome(False, problem=f"the source vanished during the run: {vanished}")
     before_changes()
     if outcome.ok:
-        times = folder_times(layout.latest, _untouched_parents(lists))
-        _prepare_names(lists, layout.latest)
-        checkpoint("unlinked")
-        copying = _Copying(job, layout, log, report, progress)
-        _copy_listed(copying, lists)
-        restore_folder_times(layout.latest, times)
-        outcome = _copy_outcome(copying, outcome)
-        checkpoint("copied")
+        outcome = _apply_lists(job, layout, log, report, progress, lists, outcome)
     for path in lists.paths.values():
         os.unlink(path)
+    return outcome
+
+
+def _apply_lists(job: Job, layout: Layout, log: logging.Logger, report: TransferReport,
+                 progress: Optional[TerminalProgress], lists: _ItemLists,
+                 listed: RsyncOutcome) -> RsyncOutcome:
+    """Bring backup.latest to what the dry run listed: link the moved files, make room,
+    copy, put folder times back, record what the copies were on the share; return the
+    outcome."""
+    times = folder_times(layout.latest, _untouched_parents(lists))
+    report.moved = find_and_link(job, layout, log, lists.paths["delete"], lists.paths["copy"])
+    _prepare_names(lists, layout.latest)
+    checkpoint("unlinked")
+    after_room_is_made(layout, report.moved, lists.paths["copy"])
+    copying = _Copying(job, layout, log, report, progress)
+    with ExitStack() as stack:
+        copying.identities = open_identities(layout, stack)
+        _copy_listed(copying, lists)
+    restore_folder_times(layout.latest, times)
+    outcome = _copy_outcome(copying, listed)
+    checkpoint("copied")
+    changes = Changes(lists.paths, copying.identities.name, report.moved,
+                      any(lists.counts[name] for name in ("delete", "copy", "links")))
+    remember(job, layout, log, changes, outcome.ok)
+    os.unlink(changes.identities)
     return outcome
 
 
@@ -513,6 +459,7 @@ def update_latest(job: Job, layout: Layout, log: logging.Logger, shared: bool = 
     report = TransferReport()
     if not os.path.isdir(layout.latest):
         os.mkdir(layout.latest)
+    clear_leftovers(layout)
     mirror = _mirror_in_two_passes if shared else _mirror_in_one_pass
     try:
         outcome = mirror(job, layout, log, report, before_changes, progress)

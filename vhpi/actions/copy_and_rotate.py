@@ -126,7 +126,18 @@ def _transfer_summary(report: TransferReport) -> str:
     size = report.stats.get("Total transferred file size", 0)
     sent = report.stats.get("Total bytes sent", 0)
     return (f"{files} files ({human_bytes(size)}) copied, {human_bytes(sent)} sent, "
-            f"{report.deleted} deleted, rsync {report.seconds:.1f} s")
+            f"{report.deleted} deleted, {_moved_summary(report)}rsync {report.seconds:.1f} s")
+
+
+def _moved_summary(report: TransferReport) -> str:
+    """Return e.g. "12 moved or renamed files (210.0 MiB) linked, not copied, " ("" for none)."""
+    moved = report.moved
+    if not moved.count:
+        return ""
+    recopied = (f" ({len(moved.recopied)} with new attributes, copied from the backup disk)"
+                if moved.recopied else "")
+    return (f"{moved.count} moved or renamed files ({human_bytes(moved.size)}) linked, "
+            f"not copied{recopied}, ")
 
 
 def finish_interrupted(layout: Layout, job: Job, times: Dict[str, float], run: Run) -> Dict[str, float]:

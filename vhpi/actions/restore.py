@@ -17,6 +17,11 @@ Before anything is written: back in the source (no --to), the source must hold i
 .backup_valid (looked at in a child vhpi gives up on after source_timeout, as a backup
 does); and without --unsafe, what would be restored is walked and the restore refused when
 it holds a device node or a setuid, setgid or capability file.
+
+SNAPSHOT may be a version such as v2 (`vhpi versions JOB PATH`, vhpi.act.version_lookup):
+PATH is restored from the newest snapshot that holds that version, once vhpi holds that
+snapshot open and has checked that it is still the folder the version was found in (a
+rotation in between: the versions are looked up again).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from vhpi.act.restore_files import (HeldSnapshot, absolute_folder, held_snapshot
                                     put_in_place, real_folder, real_path, records_of,
                                     same_folder, staging_folder, still_a_snapshot)
 from vhpi.act.source import source_problem
+from vhpi.act.version_lookup import ATTEMPTS, find_versions
 from vhpi.config.model import Config, Job
 from vhpi.decide.restore_plan import (EXIT_OK, EXIT_REFUSED, EXIT_USAGE, MERGE, SNAPSHOT_DELETED,
                                       RestoreCounts, RestoreRefused, choose_write,
@@ -39,8 +45,9 @@ from vhpi.decide.restore_plan import (EXIT_OK, EXIT_REFUSED, EXIT_USAGE, MERGE, 
                                       rsync_problem, source_refusal, split_restore_path,
                                       summary_line, unsafe_entries, unsafe_refusal)
 from vhpi.decide.rsync_result import is_error_line
-from vhpi.decide.selection import NotFound, find_job, find_snapshot
+from vhpi.decide.selection import NotFound, Snapshot, find_job, find_snapshot
 from vhpi.decide.units import format_moment
+from vhpi.decide.versions import Look, absent_message, no_such_version, pick_version, version_number
 
 #: rsync messages quoted when it fails.
 SHOWN_ERRORS = 5
@@ -69,14 +76,63 @@ def _restore(config: Config, arguments) -> str:
     """Do the restore; return the summary line. Raises RestoreRefused."""
     try:
         job = find_job(config, arguments.job)
-        snapshot = find_snapshot(list_snapshots(job, config.intervals), arguments.snapshot)
     except NotFound as error:
         raise RestoreRefused(str(error), EXIT_USAGE)
+    number = version_number(arguments.snapshot)
+    if number is None:
+        snapshot = _named_snapshot(config, job, arguments.snapshot)
+        return _restore_from(config, job, arguments, snapshot)
+    parts = split_restore_path(arguments.path)
+    for _ in range(ATTEMPTS):
+        found_in = _version_look(config, job, parts, number)
+        try:
+            return _restore_from(config, job, arguments, found_in.snapshot, found_in.folder,
+                                 f"version v{number} ({found_in.snapshot.name})")
+        except _Rotated:
+            continue
+    raise RestoreRefused(f"backup runs kept renaming the snapshots of job {job.name}; try "
+                         f"again")
+
+
+class _Rotated(Exception):
+    """The snapshot a version was found in was renamed before it could be held."""
+
+
+def _named_snapshot(config: Config, job: Job, name: str) -> Snapshot:
+    """Return the job's snapshot called `name`; raises RestoreRefused (usage) when there is
+    none."""
+    try:
+        return find_snapshot(list_snapshots(job, config.intervals), name)
+    except NotFound as error:
+        raise RestoreRefused(str(error), EXIT_USAGE)
+
+
+def _version_look(config: Config, job: Job, parts: Tuple[str, ...], number: int) -> Look:
+    """Return the newest snapshot's look at PATH holding version `number` of it; raises
+    RestoreRefused (usage) when PATH has no such version (see vhpi versions)."""
+    found = find_versions(job, config.intervals, parts)
+    versions = found.versions
+    if not versions:
+        raise RestoreRefused(absent_message("/".join(parts), job.name, len(found.looks)))
+    version = pick_version(versions, number)
+    if version is None:
+        raise RestoreRefused(no_such_version(number, versions, "/".join(parts), job.name),
+                             EXIT_USAGE)
+    return version.newest
+
+
+def _restore_from(config: Config, job: Job, arguments, snapshot: Snapshot,
+                  folder: Optional[Tuple[int, int]] = None, label: Optional[str] = None) -> str:
+    """Restore PATH from `snapshot` (when `folder` is given, it must still be that (device,
+    inode), else _Rotated is raised); return the summary line, which names the snapshot as
+    `label` when given. Raises RestoreRefused."""
     parts = split_restore_path(arguments.path)
     to_dir = _checked_to_dir(arguments.to)
     if to_dir is None:
         _check_source_mounted(job)
     with held_snapshot(job, snapshot) as held:
+        if folder is not None and held.identity != folder:
+            raise _Rotated()
         item, entry = resolve_in_snapshot(parts, lambda names: look(held.fd, names))
         target = restore_target(parts, job.source, to_dir)
         _check_target_folder(config, job, posixpath.dirname(target), to_dir is not None)
@@ -85,7 +141,8 @@ def _restore(config: Config, arguments) -> str:
             _check_safe(held, item)
         counts = _copy(config, job, held, item, target, mode)
     taken = format_moment(snapshot.taken_at) if snapshot.taken_at is not None else None
-    return summary_line("/".join(parts), job.name, snapshot.name, taken, target, counts, mode)
+    return summary_line("/".join(parts), job.name, label or snapshot.name, taken, target, counts,
+                        mode)
 
 
 def _checked_to_dir(to: Optional[str]) -> Optional[str]:

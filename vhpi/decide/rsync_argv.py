@@ -67,6 +67,14 @@ def transfer_argv(options: Tuple[str, ...], excludes: Iterable[str], source: str
             source_argument(source), latest.rstrip("/") + "/")
 
 
+def check_argv(options: Tuple[str, ...], excludes: Iterable[str], source: str, latest: str,
+               files_from: str) -> Tuple[str, ...]:
+    """Return the argv of a dry run over exactly the paths listed in `files_from`: it
+    itemizes those whose copy in backup.latest differs from the source (in content by
+    rsync's quick check, or in any attribute the options keep)."""
+    return (RSYNC, "--dry-run", *transfer_argv(options, excludes, source, latest, files_from)[1:])
+
+
 def mirror_argv(options: Tuple[str, ...], excludes: Iterable[str], source: str, latest: str,
                 temp_dir: Optional[str] = None, progress: bool = False) -> Tuple[str, ...]:
     """Return the argv of a plain one-pass mirror, for a backup.latest that shares no inode
