@@ -13,8 +13,10 @@ free-space figures). Needs faketime (scripts/setup.sh installs it).
 from __future__ import annotations
 
 import calendar
+import functools
 import glob
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -54,11 +56,12 @@ def write(path: str, text: str, at: str = "2026-11-20 07:00:00") -> None:
     os.utime(path, (moment, moment))
 
 
-def vhpi(at: str, *args: str, home: str = f"{ROOT}/home", config: bool = True) -> str:
+def vhpi(at: str, *args: str, home: str = f"{ROOT}/home", config: bool = True,
+         config_path: str = f"{ROOT}/config.yaml") -> str:
     """Run vhpi at fake time `at`; return what it printed (stdout and stderr)."""
     env = {**os.environ, "HOME": home, "PYTHONPATH": REPO, "TZ": "UTC",
            "LD_PRELOAD": LIBFAKETIME, "FAKETIME": f"@{at}", "NO_FAKE_STAT": "1"}
-    argv = [sys.executable, "-m", "vhpi.main", *(("--config", f"{ROOT}/config.yaml") if config else ()), *args]
+    argv = [sys.executable, "-m", "vhpi.main", *(("--config", config_path) if config else ()), *args]
     done = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     return done.stdout
@@ -88,6 +91,60 @@ COMMANDS = (("check",), ("status",), ("list", "laptop"), ("diff", "laptop", "hou
             ("restore", "laptop", "v1", "notes.txt", "--to", f"{ROOT}/old"))
 
 
+DEDUP = f"{ROOT}/dedup"
+DEDUP_CONFIG = f"""app_cfg:
+  intervals: {{hourly: 3600, daily: 86400, weekly: 604800}}
+jobs_cfg:
+""" + "".join(f"""  - name: {name}
+    source_ip: '127.0.0.1'
+    rsync_src: {DEDUP}/{name}-share/
+    rsync_dest: {DEDUP}/usb-disk/{name}/
+    snapshots: {{hourly: 24, daily: 7, weekly: 4}}
+""" for name in ("laptop", "desktop"))
+
+
+def _same_bytes(seed: int, size: int) -> bytes:
+    return random.Random(seed).randbytes(size)
+
+
+def _write_bytes(path: str, data: bytes, at: str = "2026-11-20 07:00:00") -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(data)
+    moment = calendar.timegm(time.strptime(at, "%Y-%m-%d %H:%M:%S"))
+    os.utime(path, (moment, moment))
+
+
+def dedup_examples() -> List[Tuple[str, str]]:
+    """Two jobs on one disk holding the same holiday photos and video; `vhpi dedup` after
+    their first backups, and again a week later after new backups."""
+    home, config = f"{DEDUP}/home", f"{DEDUP}/config.yaml"
+    for name in ("laptop", "desktop"):
+        write(f"{DEDUP}/usb-disk/{name}/.backup_destination", "")
+        write(f"{DEDUP}/{name}-share/.backup_valid", "")
+    write(config, DEDUP_CONFIG)
+    video = _same_bytes(0, 80_000_000)
+    for number in range(1, 6):
+        photo = _same_bytes(number, 3_000_000)
+        _write_bytes(f"{DEDUP}/laptop-share/photos/2026-08-holiday/IMG_000{number}.jpg", photo)
+        _write_bytes(f"{DEDUP}/desktop-share/Pictures/holiday/IMG_000{number}.jpg", photo)
+    for path in ("laptop-share/videos/beach.mp4", "laptop-share/photos/2026-08-holiday/beach-copy.mp4",
+                 "desktop-share/Pictures/holiday/beach.mp4"):
+        _write_bytes(f"{DEDUP}/{path}", video)
+    _write_bytes(f"{DEDUP}/desktop-share/notes.odt", _same_bytes(9, 20_000))
+    run = functools.partial(vhpi, home=home, config_path=config)
+    run("2026-11-22 03:00:00")
+    shown = [("vhpi " + " ".join(args), run("2026-11-22 03:30:00", *args))
+             for args in (("dedup", "--dry-run"), ("dedup",))]
+    party = _same_bytes(10, 40_000_000)
+    _write_bytes(f"{DEDUP}/laptop-share/videos/party.mp4", party, "2026-11-25 20:00:00")
+    _write_bytes(f"{DEDUP}/desktop-share/Videos/party.mp4", party, "2026-11-25 20:00:00")
+    _write_bytes(f"{DEDUP}/desktop-share/Videos/beach-again.mp4", video)
+    run("2026-11-29 03:00:00")
+    shown += [("vhpi dedup", run("2026-11-29 03:30:00", "dedup")) for _ in range(2)]
+    return shown
+
+
 def examples() -> List[Tuple[str, str]]:
     """Build the world, run every example; return [(command line, output)]."""
     if not LIBFAKETIME:
@@ -98,6 +155,7 @@ def examples() -> List[Tuple[str, str]]:
     os.makedirs(f"{ROOT}/old")
     for args in COMMANDS:
         shown.append(("vhpi " + " ".join(args), vhpi(NOW, *args)))
+    shown += dedup_examples()
     return [(command, output.rstrip("\n")) for command, output in shown]
 
 

@@ -1,7 +1,7 @@
 """The entry point: `python3 -m vhpi.main` and the `vhpi` command both run main().
 
 Without a command vhpi makes the backup run (what cron starts). The commands (init, check,
-status, list, diff, du, restore) live one per module in vhpi/actions, each with a
+status, list, diff, du, restore, versions, dedup) live one per module in vhpi/actions, each with a
 `run_<command>(config, arguments, home) -> exit code`, imported only when asked for.
 
 Exit codes: 0 every job fine (nothing due and offline hosts are fine), 1 some job failed

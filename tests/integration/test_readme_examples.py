@@ -23,6 +23,7 @@ BYTES_SENT = re.compile(r"\d+(\.\d)? (B|KiB|MiB|GiB) sent")
 RSYNC_VERSION = re.compile(r"(rsync: version )\d+\.\d+\.\d+")
 HARD_LINKS = re.compile(r"(hard links work) \(.*\)$")
 SOURCE_FS = re.compile(r"(source file system: )\S+, mounted at \S+$")
+DEDUP_SECONDS = re.compile(r"(from the index, )\d+\.\d s")
 
 
 def _masked(text: str) -> str:
@@ -35,6 +36,7 @@ def _masked(text: str) -> str:
         line = RSYNC_VERSION.sub(r"\1#", line)
         line = HARD_LINKS.sub(r"\1 (…)", line)
         line = SOURCE_FS.sub(r"\1…", line)
+        line = DEDUP_SECONDS.sub(r"\1# s", line)
         lines.append(HOST_CHECK.sub("(checked with …)", line))
     return "\n".join(lines)
 

@@ -82,6 +82,16 @@ def listed_entry(line: bytes) -> bytes:
     return line[2:] if line.startswith(b"./") else line
 
 
+def read_list(path: str) -> Iterator[bytes]:
+    """Yield the NUL-separated entries of a list file, reading it in chunks."""
+    with open(path, "rb") as handle:
+        pending = b""
+        for chunk in iter(lambda: handle.read(1 << 16), b""):
+            pending += chunk
+            *complete, pending = pending.split(b"\0")
+            yield from complete
+
+
 def passes(entries: Iterable[bytes], list_path: str) -> Iterator[Tuple[bytes, ...]]:
     """Given entries whose parents all have one depth (in rsync's order, which keeps a
     folder's entries together), write each pass's entries to `list_path` (NUL-separated)

@@ -17,7 +17,7 @@ from vhpi.act.latest_names import (entry_facts, folder_times, link_name, make_fo
                                    restore_folder_times)
 from vhpi.act.layout import Layout
 from vhpi.act.pinned import (build_shadow, depth_of, parent_of, passes, pin_parents, read_facts,
-                             root_reader)
+                             read_list, root_reader)
 from vhpi.act.processes import ChildFailed, Ending, Limits, run_in_child
 from vhpi.act.rsync_pass import RsyncRun, run_rsync
 from vhpi.act.progress import TerminalProgress
@@ -91,17 +91,8 @@ class _ItemLists:
             handle.close()
 
 
-def _read_list(path: str) -> Iterator[bytes]:
-    with open(path, "rb") as handle:
-        pending = b""
-        for chunk in iter(lambda: handle.read(1 << 16), b""):
-            pending += chunk
-            *complete, pending = pending.split(b"\0")
-            yield from complete
-
-
 def _read_pairs(path: str) -> Iterator[Tuple[bytes, bytes]]:
-    names = _read_list(path)
+    names = read_list(path)
     return zip(names, names)
 
 
@@ -285,7 +276,7 @@ def _entries_by_depth(path: str, work: str) -> Dict[int, str]:
     files: Dict[int, str] = {}
     handles: Dict[int, BinaryIO] = {}
     try:
-        for entry in _read_list(path):
+        for entry in read_list(path):
             depth = depth_of(entry[1:])
             if depth not in handles:
                 if len(handles) >= 64:
@@ -304,9 +295,9 @@ def _untouched_parents(lists: _ItemLists) -> set:
     """Return the folders that the copy changes names in but whose own attributes it does
     not copy (they are not listed): they must keep their times (b'' is the top folder)."""
     parents = {parent_of(entry[1:]) for name in ("delete", "copy")
-               for entry in _read_list(lists.paths[name])}
+               for entry in read_list(lists.paths[name])}
     parents.update(parent_of(name) for name, _ in _read_pairs(lists.paths["links"]))
-    parents.difference_update(entry[1:] for entry in _read_list(lists.paths["copy"])
+    parents.difference_update(entry[1:] for entry in read_list(lists.paths["copy"])
                               if entry[:1] == b"d")
     if lists.counts["root"]:
         parents.discard(b"")
@@ -317,9 +308,9 @@ def _prepare_names(lists: _ItemLists, latest: str) -> None:
     """Apply the listed deletions; make room for rsync: every non-folder name it will write
     is removed from backup.latest (so it only ever creates new inodes, never sets content or
     attributes on one a snapshot shares), and every folder it will fill is made."""
-    for entry in _read_list(lists.paths["delete"]):
+    for entry in read_list(lists.paths["delete"]):
         remove_entry(latest, entry[1:], is_dir=entry[:1] == b"d")
-    for entry in _read_list(lists.paths["copy"]):
+    for entry in read_list(lists.paths["copy"]):
         if entry[:1] == b"d":
             make_folder(latest, entry[1:])
         else:
@@ -342,7 +333,7 @@ def _link_groups(groups: str, latest: str) -> None:
     inode there, as the passes' children saw them) one inode again in backup.latest: each
     name was copied in the pass of its own folder depth."""
     found: Dict[bytes, List[bytes]] = {}
-    for record in _read_list(groups):
+    for record in read_list(groups):
         device, inode, entry = record.split(b" ", 2)
         found.setdefault(device + b" " + inode, []).append(entry)
     for first, *others in found.values():
@@ -362,7 +353,7 @@ def _copy_listed(copying: _Copying, lists: _ItemLists) -> None:
             if lists.group_members:
                 copying.groups = stack.enter_context(open(groups, "wb"))
             for depth in sorted(depth_files, reverse=True):
-                for parents in passes(_read_list(depth_files[depth]), list_path):
+                for parents in passes(read_list(depth_files[depth]), list_path):
                     if copying.problem is None:
                         _pinned_pass(copying, parents, list_path, job.excludes)
                 os.unlink(depth_files[depth])

@@ -27,12 +27,12 @@ import os
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import BinaryIO, Dict, Iterator, List, Optional, Sequence
+from typing import BinaryIO, Dict, List, Optional, Sequence
 
 from vhpi.act.layout import Layout
 from vhpi.act.moves import (copy_from_disk, intact_records, link_moves, probe_share,
                             read_identities, rows_of_copies, unlink_names, walk_share)
-from vhpi.act.pinned import list_line
+from vhpi.act.pinned import list_line, read_list
 from vhpi.act.processes import Limits
 from vhpi.act.rsync_pass import run_rsync
 from vhpi.act.source_ids import (fact, forget, forget_all, opened_store, record, recorded_at,
@@ -62,16 +62,6 @@ class MovedFiles:
     @property
     def size(self) -> int:
         return moved_bytes(self.kept) + moved_bytes(self.recopied)
-
-
-def read_list(path: str) -> Iterator[bytes]:
-    """Yield the NUL-separated entries of a list file."""
-    with open(path, "rb") as handle:
-        pending = b""
-        for chunk in iter(lambda: handle.read(1 << 16), b""):
-            pending += chunk
-            *complete, pending = pending.split(b"\0")
-            yield from complete
 
 
 def _files_of(path: str) -> List[bytes]:

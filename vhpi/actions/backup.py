@@ -148,6 +148,9 @@ def _back_up(job: Job, intervals: Mapping[str, int], run: Run,
     if problem:
         raise JobFailed(problem)
     lock_fd = try_lock_folder(layout.root)
+    if lock_fd is None:  # a dedup batch holds it for about a second: wait for that
+        from vhpi.act.dedup_lock import wait_while_dedup_holds
+        lock_fd = wait_while_dedup_holds(run.home, job.destination)
     if lock_fd is None:
         return _busy(job, intervals, run)
     job_lock.forget_holder(run.home, job.destination)
@@ -193,6 +196,10 @@ def _back_up_locked(job: Job, intervals: Mapping[str, int], layout: Layout, used
     newest snapshot is older than its stale_after (and that makes none now) is STALE."""
     device = destination_device(layout)
     times = _snapshot_times(layout, job, used_before, run)
+    from vhpi.act.dedup_repair import needs_repair, repair_after_dedup
+    if needs_repair(layout.root):  # a dedup killed in a link batch: folder times back first
+        run.log.info("job %s: put right what an interrupted vhpi dedup left (%d folder times)",
+                     job.name, repair_after_dedup(layout.root))
     if work_has_leftovers(layout):
         from vhpi.actions.copy_and_rotate import finish_interrupted
         times = finish_interrupted(layout, job, times, run)

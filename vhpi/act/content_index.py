@@ -1,0 +1,104 @@
+"""The content index of a destination: DEST/.vhpi/content.sqlite3, the sha256 of the inodes
+of that destination's snapshots, so that a file is hashed once, not by every command that
+needs its content (vhpi dedup now; a verify later).
+
+One table, keyed by inode number:
+
+    inodes(ino, size, mtime_ns, birth_ns, sha256, hashed_at)
+
+An entry is valid only while the inode still has the same size, mtime_ns and, when the file
+system tells it, birth time (inode numbers are reused after a file is deleted; the birth
+time tells the new file from the old). ctime is not used: it changes every time a snapshot
+adds a name to the inode. look_up checks this; a stale entry reads as none.
+
+SQLite in WAL mode with synchronous=NORMAL: a kill -9 at any instant loses at most the
+transaction in progress, never the file. Writers call record() as often as they like and
+commit() every few hundred records (one transaction per batch, not per file).
+
+API: open_index(destination) -> connection (None in read_only mode when there is no index),
+look_up(index, facts) -> sha256 or None, record(index, facts, sha256, when), forget(index,
+ino), commit(index), close(index).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from typing import NamedTuple, Optional
+
+FILE_NAME = "content.sqlite3"
+SCHEMA = """CREATE TABLE IF NOT EXISTS inodes (
+    ino INTEGER PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    birth_ns INTEGER, sha256 BLOB NOT NULL, hashed_at REAL NOT NULL)"""
+
+
+class Facts(NamedTuple):
+    """What identifies an inode's content for the index: number, size, mtime (ns) and
+    birth time (ns; None when the file system does not say)."""
+
+    ino: int
+    size: int
+    mtime_ns: int
+    birth_ns: Optional[int]
+
+
+def index_path(destination: str) -> str:
+    """Return the content index file of the destination folder `destination`."""
+    return os.path.join(destination, ".vhpi", FILE_NAME)
+
+
+def open_index(destination: str, read_only: bool = False) -> Optional[sqlite3.Connection]:
+    """Open (and, unless `read_only`, make: mode 0600) the content index of `destination`;
+    return the connection, or None when `read_only` and there is none yet. Raises
+    sqlite3.Error or OSError when it cannot be opened."""
+    path = index_path(destination)
+    if read_only:
+        if not os.path.exists(path):
+            return None
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level="DEFERRED")
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600))
+    index = sqlite3.connect(path, isolation_level="DEFERRED")
+    index.execute("PRAGMA journal_mode=WAL")
+    index.execute("PRAGMA synchronous=NORMAL")
+    index.execute(SCHEMA)
+    index.commit()
+    return index
+
+
+def look_up(index: Optional[sqlite3.Connection], facts: Facts) -> Optional[bytes]:
+    """Return the recorded sha256 (32 bytes) of the inode `facts` describe, or None when
+    there is no index, no entry, or the entry is for another file (size, mtime or birth
+    time differ)."""
+    if index is None:
+        return None
+    row = index.execute("SELECT size, mtime_ns, birth_ns, sha256 FROM inodes WHERE ino = ?",
+                        (facts.ino,)).fetchone()
+    if row is None or (row[0], row[1], row[2]) != (facts.size, facts.mtime_ns, facts.birth_ns):
+        return None
+    return bytes(row[3])
+
+
+def record(index: sqlite3.Connection, facts: Facts, sha256: bytes, when: float) -> None:
+    """Remember that the inode `facts` describe had content `sha256` at time `when` (in the
+    open transaction: commit() makes it last)."""
+    index.execute("INSERT OR REPLACE INTO inodes (ino, size, mtime_ns, birth_ns, sha256, "
+                  "hashed_at) VALUES (?, ?, ?, ?, ?, ?)",
+                  (facts.ino, facts.size, facts.mtime_ns, facts.birth_ns, sha256, when))
+
+
+def forget(index: sqlite3.Connection, ino: int) -> None:
+    """Drop the entry of inode `ino` (in the open transaction)."""
+    index.execute("DELETE FROM inodes WHERE ino = ?", (ino,))
+
+
+def commit(index: Optional[sqlite3.Connection]) -> None:
+    """Make every record() and forget() since the last commit last."""
+    if index is not None and index.in_transaction:
+        index.commit()
+
+
+def close(index: Optional[sqlite3.Connection]) -> None:
+    """Commit and close the index (None: nothing)."""
+    if index is not None:
+        commit(index)
+        index.close()
