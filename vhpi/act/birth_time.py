@@ -20,20 +20,23 @@ _STATX_SIZE = 256
 #: offsets in struct statx: stx_mask (u32) at 0, stx_btime (tv_sec i64, tv_nsec u32) at 80
 _MASK_AT, _BTIME_AT = 0, 80
 
-_libc = None
+_NOT_LOOKED_UP = object()
+_statx = _NOT_LOOKED_UP
 
 
 def _statx_function():
-    """Return libc's statx, or None when this C library has none (glibc < 2.28)."""
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    function = getattr(_libc, "statx", None)
-    if function is not None:
-        function.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint,
-                             ctypes.c_void_p)
-        function.restype = ctypes.c_int
-    return function
+    """Return libc's statx (looked up once), or None when this C library has none
+    (glibc < 2.28)."""
+    global _statx
+    if _statx is _NOT_LOOKED_UP:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        function = getattr(libc, "statx", None)
+        if function is not None:
+            function.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint,
+                                 ctypes.c_void_p)
+            function.restype = ctypes.c_int
+        _statx = function
+    return _statx
 
 
 def birth_time_ns(name: Union[str, bytes], dir_fd: Optional[int] = None) -> Optional[int]:

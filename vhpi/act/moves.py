@@ -13,10 +13,10 @@ from typing import BinaryIO, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from vhpi.act.birth_time import birth_time_ns
 from vhpi.act.fd_walk import FILE as WALKED_FILE
-from vhpi.act.fd_walk import OpenPath, join, walk_tree
+from vhpi.act.fd_walk import DIR_FLAGS, OpenPath, join, walk_tree
 from vhpi.act.filesystem import filesystem_of
-from vhpi.act.latest_names import link_name, make_folder, replace_with_copy
-from vhpi.act.pinned import open_below, parent_of
+from vhpi.act.latest_names import make_folder, replace_with_copy
+from vhpi.act.pinned import open_below, parent_of, read_list
 from vhpi.act.processes import ChildFailed, Ending, run_in_child
 from vhpi.act.tree_edit import _open_parent
 from vhpi.decide.moves import Move, Recorded, SourceId, identity_is_stable, relative_device, still_the_copy
@@ -26,19 +26,32 @@ _ID_FIELDS = 6
 
 # ---------------------------------------------------------------- records of identities
 
-def write_identity(out: BinaryIO, entry: bytes, identity: SourceId) -> None:
-    """Append one (entry, SourceId) record to a file of NUL-terminated fields."""
-    out.write(b"\0".join((entry, b"%d" % identity.device, b"%d" % identity.inode,
-                          b"" if identity.birth_ns is None else b"%d" % identity.birth_ns,
-                          b"%d" % identity.size, b"%d" % identity.mtime_ns)) + b"\0")
+def write_identity(out: BinaryIO, entry: bytes, identity: SourceId) -> Optional[BinaryIO]:
+    """Append one (entry, SourceId) record to a file of NUL-terminated fields; return the
+    file, or None (closed) when it cannot be written (a full disk: recording stops, the
+    backup goes on)."""
+    try:
+        out.write(b"\0".join((entry, b"%d" % identity.device, b"%d" % identity.inode,
+                              b"" if identity.birth_ns is None else b"%d" % identity.birth_ns,
+                              b"%d" % identity.size, b"%d" % identity.mtime_ns)) + b"\0")
+        return out
+    except OSError:
+        _close_quietly(out)
+        return None
+
+
+def _close_quietly(out: BinaryIO) -> None:
+    try:
+        out.close()
+    except OSError:
+        pass
 
 
 def read_identities(path: str) -> Iterator[Tuple[bytes, SourceId]]:
-    """Yield the (entry, SourceId) records of a file write_identity made."""
-    with open(path, "rb") as handle:
-        fields = handle.read().split(b"\0")
-    for start in range(0, len(fields) - 1, _ID_FIELDS):
-        entry, device, inode, birth, size, mtime = fields[start:start + _ID_FIELDS]
+    """Yield the (entry, SourceId) records of a file write_identity made (read in chunks)."""
+    fields = read_list(path)
+    for entry in fields:
+        device, inode, birth, size, mtime = (next(fields) for _ in range(_ID_FIELDS - 1))
         yield entry, SourceId(int(device), int(inode), int(birth) if birth else None,
                               int(size), int(mtime))
 
@@ -118,31 +131,56 @@ def walk_share(source: str, out_path: str, timeout: float) -> bool:
 
 # ---------------------------------------------------------------- backup.latest's side
 
-def copy_identity(root: str, relative: bytes) -> Optional[Tuple[int, Optional[int], int, int, bool]]:
-    """Return (inode, birth time, size, mtime_ns, is a regular file) of `relative` below
-    `root`, without following symlinks; None when it is not there."""
-    try:
-        fd, name = _open_parent(root, relative)
-    except OSError:
+class OpenParents:
+    """The parent folders of paths below `root`, opened without following symlinks and
+    kept open while consecutive paths share them (vhpi.act.pinned.open_below): a hundred
+    thousand paths in a few folders cost a few opens, not one per path and level. A
+    context manager: leaving it closes them."""
+
+    def __init__(self, root: str):
+        self._root = os.open(root, DIR_FLAGS)
+        self._stack: List[Tuple[bytes, int]] = []
+
+    def of(self, relative: bytes) -> Optional[Tuple[int, bytes]]:
+        """Return (fd of the parent folder, last name) of `relative`, or None when the
+        parent cannot be reached through real folders."""
+        parent, _, name = relative.rpartition(b"/")
+        fd = open_below(parent, self._stack, self._root)
+        return None if fd is None else (fd, name)
+
+    def __enter__(self) -> "OpenParents":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for _, fd in self._stack:
+            os.close(fd)
+        os.close(self._root)
+
+
+def copy_identity(parents: OpenParents, relative: bytes) -> Optional[Tuple[int, Optional[int], int, int, bool]]:
+    """Return (inode, birth time, size, mtime_ns, is a regular file) of `relative` (below
+    the root of `parents`), without following symlinks; None when it is not there."""
+    found = parents.of(relative)
+    if found is None:
         return None
+    fd, name = found
     try:
         info = os.lstat(name, dir_fd=fd)
         is_file = stat.S_ISREG(info.st_mode)
         birth = birth_time_ns(name, dir_fd=fd) if is_file else None
-        return info.st_ino, birth, info.st_size, info.st_mtime_ns, is_file
     except OSError:
         return None
-    finally:
-        os.close(fd)
+    return info.st_ino, birth, info.st_size, info.st_mtime_ns, is_file
 
 
 def intact_records(latest: str, records: Iterable[Recorded]) -> List[Recorded]:
     """Return the records whose path in backup.latest still holds the recorded copy."""
     intact = []
-    for record in records:
-        found = copy_identity(latest, record.path)
-        if found is not None and still_the_copy(record, found[0], found[1], found[2], found[4]):
-            intact.append(record)
+    with OpenParents(latest) as parents:
+        for record in records:
+            found = copy_identity(parents, record.path)
+            if found is not None and still_the_copy(record, found[0], found[1], found[2], found[4]):
+                intact.append(record)
     return intact
 
 
@@ -150,13 +188,14 @@ def rows_of_copies(latest: str, identities: Iterable[Tuple[bytes, SourceId]],
                    times_kept: bool) -> Iterator[Recorded]:
     """Yield a record for each (entry, identity on the share) whose copy in backup.latest
     is a regular file of that size (and modification time, when the options keep it)."""
-    for entry, identity in identities:
-        found = copy_identity(latest, entry)
-        if found is None:
-            continue
-        inode, birth, size, mtime_ns, is_file = found
-        if is_file and size == identity.size and (not times_kept or mtime_ns == identity.mtime_ns):
-            yield Recorded(entry, identity, inode, birth)
+    with OpenParents(latest) as parents:
+        for entry, identity in identities:
+            found = copy_identity(parents, entry)
+            if found is None:
+                continue
+            inode, birth, size, mtime_ns, is_file = found
+            if is_file and size == identity.size and (not times_kept or mtime_ns == identity.mtime_ns):
+                yield Recorded(entry, identity, inode, birth)
 
 
 def _make_parents(latest: str, entry: bytes, made: set) -> None:
@@ -171,17 +210,32 @@ def _make_parents(latest: str, entry: bytes, made: set) -> None:
         made.add(folder)
 
 
+def _link(old: Tuple[int, bytes], new: Tuple[int, bytes]) -> None:
+    """Make the name `new` (folder fd, name) another name of the file `old`, replacing a
+    non-folder that is there."""
+    try:
+        os.link(old[1], new[1], src_dir_fd=old[0], dst_dir_fd=new[0], follow_symlinks=False)
+    except FileExistsError:
+        os.unlink(new[1], dir_fd=new[0])
+        os.link(old[1], new[1], src_dir_fd=old[0], dst_dir_fd=new[0], follow_symlinks=False)
+
+
 def link_moves(latest: str, moves: Sequence[Move]) -> List[Move]:
-    """Give each move's new name the inode backup.latest holds at its old name; return the
-    moves that were linked (a folder in the way, say, leaves one to be copied)."""
+    """Give each move's new name the inode backup.latest holds at its old name (a regular
+    file: intact_records); return the moves that were linked (a folder in the way, say,
+    leaves one to be copied). The folders that get names are not given their times back
+    here: rsync sets those of listed folders, and the transfer restores the others."""
     linked, made = [], set()
-    for move in moves:
-        try:
-            _make_parents(latest, move.new, made)
-            if link_name(latest, move.new, move.old.path):
-                linked.append(move)
-        except OSError:
-            continue
+    with OpenParents(latest) as old_parents, OpenParents(latest) as new_parents:
+        for move in moves:
+            try:
+                _make_parents(latest, move.new, made)
+                old, new = old_parents.of(move.old.path), new_parents.of(move.new)
+                if old is not None and new is not None:
+                    _link(old, new)
+                    linked.append(move)
+            except OSError:
+                continue
     return linked
 
 

@@ -53,6 +53,10 @@ def opened_store(layout: Layout, log: logging.Logger) -> Iterator[Optional[sqlit
     try:
         connection = _connect(path)
         connection.execute("SELECT count(*) FROM facts").fetchone()
+    except sqlite3.OperationalError as error:  # a full disk, a lock: not its content
+        log.debug("the store of moved files %s cannot be used now: %s", path, error)
+        yield None
+        return
     except sqlite3.DatabaseError as error:
         log.debug("the store of moved files %s cannot be read (%s): started afresh", path, error)
         connection = _start_afresh(path, log)
@@ -161,6 +165,7 @@ def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        connection.execute("ROLLBACK")
+        if connection.in_transaction:  # SQLite may have rolled back itself (a full disk)
+            connection.execute("ROLLBACK")
         raise
     connection.execute("COMMIT")

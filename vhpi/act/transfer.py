@@ -24,7 +24,7 @@ from vhpi.act.progress import TerminalProgress
 from vhpi.act.source import source_problem
 from vhpi.act.tree_edit import remove_entry, remove_tree
 from vhpi.act.transfer_moves import (Changes, MovedFiles, after_room_is_made, clear_leftovers,
-                                     find_and_link, open_identities, remember)
+                                     close_identities, find_and_link, open_identities, remember)
 from vhpi.act.moves import write_identity
 from vhpi.config.model import Job
 from vhpi.decide.itemize import (Item, LinkSplit, SplitChooser, UnsafeItemPath)
@@ -266,7 +266,7 @@ def _check_copies(copying: _Copying, facts: str) -> int:
         if pinned.group is not None and copying.groups is not None:
             copying.groups.write(pinned.group + b" " + entry + b"\0")
         if pinned.identity is not None and copying.identities is not None:
-            write_identity(copying.identities, entry, pinned.identity)
+            copying.identities = write_identity(copying.identities, entry, pinned.identity)
     return taken_out
 
 
@@ -421,18 +421,18 @@ def _apply_lists(job: Job, layout: Layout, log: logging.Logger, report: Transfer
     report.moved = find_and_link(job, layout, log, lists.paths["delete"], lists.paths["copy"])
     _prepare_names(lists, layout.latest)
     checkpoint("unlinked")
-    after_room_is_made(layout, report.moved, lists.paths["copy"])
-    copying = _Copying(job, layout, log, report, progress)
-    with ExitStack() as stack:
-        copying.identities = open_identities(layout, stack)
+    after_room_is_made(layout, log, report.moved, lists.paths["copy"])
+    copying = _Copying(job, layout, log, report, progress, identities=open_identities(layout))
+    try:
         _copy_listed(copying, lists)
+    finally:
+        identities = close_identities(copying.identities)
     restore_folder_times(layout.latest, times)
     outcome = _copy_outcome(copying, listed)
     checkpoint("copied")
-    changes = Changes(lists.paths, copying.identities.name, report.moved,
+    changes = Changes(lists.paths, identities, report.moved,
                       any(lists.counts[name] for name in ("delete", "copy", "links")))
     remember(job, layout, log, changes, outcome.ok)
-    os.unlink(changes.identities)
     return outcome
 
 

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import BinaryIO, Dict, List, Optional, Sequence
 
@@ -80,10 +80,14 @@ def _all_copies(copy_list: str) -> str:
     return copy_list + ".all"
 
 
-def _rewrite_copy_list(copy_list: str, leave_out: set) -> None:
-    """Write the copy list anew from its full copy (_all_copies), without `leave_out`."""
-    with open(copy_list, "wb") as out:
-        for entry in read_list(_all_copies(copy_list)):
+def _final_copies(copy_list: str) -> str:
+    return copy_list + ".final"
+
+
+def _write_without(source_list: str, target: str, leave_out: set) -> None:
+    """Write to `target` the entries of the list `source_list` but those in `leave_out`."""
+    with open(target, "wb") as out:
+        for entry in read_list(source_list):
             if entry[1:] not in leave_out:
                 out.write(entry + b"\0")
 
@@ -133,7 +137,19 @@ def _differing(job: Job, layout: Layout, log: logging.Logger, linked: List[Move]
 def find_and_link(job: Job, layout: Layout, log: logging.Logger, delete_list: str,
                   copy_list: str) -> MovedFiles:
     """Step 1 (see the top): link the moved files into backup.latest and take them out of
-    the copy list; return them."""
+    the copy list; return them. Trouble of any kind (a full disk, the store) costs only the
+    gain: the copy list is then left whole, and every name linked here is in it, so it is
+    removed to make room for rsync and copied as without this."""
+    try:
+        return _find_and_link(job, layout, log, delete_list, copy_list)
+    except (OSError, sqlite3.Error) as error:
+        log.debug("moved files: not linked this time (%s): new files are copied", error)
+        _remove(_final_copies(copy_list))
+        return MovedFiles()
+
+
+def _find_and_link(job: Job, layout: Layout, log: logging.Logger, delete_list: str,
+                   copy_list: str) -> MovedFiles:
     deleted = _files_of(delete_list)
     added = _files_of(copy_list) if deleted else []
     moves = _candidate_moves(job, layout, log, deleted, added) if added else []
@@ -142,36 +158,53 @@ def find_and_link(job: Job, layout: Layout, log: logging.Logger, delete_list: st
     linked = link_moves(layout.latest, moves)
     differing = _differing(job, layout, log, linked) if linked else set()
     if differing is None:
-        unlink_names(layout.latest, [move.new for move in linked])
         return MovedFiles()
     moved = MovedFiles([move for move in linked if move.new not in differing],
                        [move for move in linked if move.new in differing])
+    # both lists are written before the copy list is swapped: a full disk stops it here
+    final, first = _final_copies(copy_list), copy_list + ".moved"
+    _write_without(copy_list, final, {move.new for move in moved.kept})
+    _write_without(copy_list, first, {move.new for move in linked})
     os.replace(copy_list, _all_copies(copy_list))
-    _rewrite_copy_list(copy_list, {move.new for move in linked})
+    os.replace(first, copy_list)
     return moved
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 #: Work files of these steps; a run cut short may leave them (see clear_leftovers).
 WORK_FILES = ("probe.list", "probe.ids", "moved.list", "copied.ids", "share.ids",
-              "moved-copy.tmp", "copy.list.all")
+              "moved-copy.tmp", "copy.list.all", "copy.list.final", "copy.list.moved")
 
 
 def clear_leftovers(layout: Layout) -> None:
     """Remove the work files of these steps that a run cut short left."""
     for name in WORK_FILES:
-        try:
-            os.unlink(os.path.join(layout.work, name))
-        except FileNotFoundError:
-            pass
+        _remove(os.path.join(layout.work, name))
 
 
-def after_room_is_made(layout: Layout, moved: MovedFiles, copy_list: str) -> None:
-    """Step 2 (see the top)."""
+def after_room_is_made(layout: Layout, log: logging.Logger, moved: MovedFiles,
+                       copy_list: str) -> None:
+    """Step 2 (see the top). Should the copies from the backup disk fail (a full disk),
+    the names that needed them are taken out again and copied from the share: none is
+    left on an inode that snapshots share while rsync is to set its attributes."""
     if not moved.count:
         return
-    copy_from_disk(layout.latest, layout.work, [move.new for move in moved.recopied])
-    _rewrite_copy_list(copy_list, {move.new for move in moved.kept})
-    os.unlink(_all_copies(copy_list))
+    recopied = [move.new for move in moved.recopied]
+    try:
+        copy_from_disk(layout.latest, layout.work, recopied)
+    except OSError as error:
+        log.debug("moved files: %d with new attributes could not be copied from the backup "
+                  "disk (%s): they are copied from the share", len(recopied), error)
+        unlink_names(layout.latest, recopied)
+        moved.recopied = []
+    os.replace(_final_copies(copy_list), copy_list)
+    _remove(_all_copies(copy_list))
 
 
 @dataclass
@@ -180,14 +213,35 @@ class Changes:
     dry run (delete, copy, links) and the identities its copy passes recorded."""
 
     lists: Dict[str, str]
-    identities: str
+    identities: Optional[str]   # None: not recorded whole
     moved: MovedFiles
     anything: bool = True   # False: the dry run listed nothing to delete, copy or link
 
 
-def open_identities(layout: Layout, stack: ExitStack) -> BinaryIO:
-    """Open the work file the copy passes write each copy's identity on the share to."""
-    return stack.enter_context(open(os.path.join(layout.work, "copied.ids"), "wb"))
+def _identities_path(layout: Layout) -> str:
+    return os.path.join(layout.work, "copied.ids")
+
+
+def open_identities(layout: Layout) -> Optional[BinaryIO]:
+    """Open the work file the copy passes write each copy's identity on the share to
+    (vhpi.act.moves.write_identity); None when it cannot be made (a full disk)."""
+    try:
+        return open(_identities_path(layout), "wb")
+    except OSError:
+        return None
+
+
+def close_identities(handle: Optional[BinaryIO]) -> Optional[str]:
+    """Close the file open_identities gave; return its path, or None when it was not
+    written whole (it is then removed)."""
+    if handle is not None and not handle.closed:
+        try:
+            handle.close()
+            return handle.name
+        except OSError:
+            pass
+    _remove(handle.name if handle is not None else "")
+    return None
 
 
 def remember(job: Job, layout: Layout, log: logging.Logger, changes: Optional[Changes],
@@ -197,7 +251,16 @@ def remember(job: Job, layout: Layout, log: logging.Logger, changes: Optional[Ch
     backup.latest recorded in full the first time). An hourly run that changed nothing
     does not even open the store (once it exists)."""
     if changes is not None and not changes.anything and os.path.exists(store_path(layout)):
+        _remove(changes.identities or "")
         return
+    try:
+        _remember(job, layout, log, changes, complete)
+    except (OSError, sqlite3.Error) as error:  # a full disk: the store only makes runs cheaper
+        log.debug("moved files: the store of moved files was not updated (%s)", error)
+
+
+def _remember(job: Job, layout: Layout, log: logging.Logger, changes: Optional[Changes],
+              complete: bool) -> None:
     with opened_store(layout, log) as store:
         if store is None:
             return
@@ -215,8 +278,9 @@ def _learn(store, job: Job, layout: Layout, changes: Changes) -> None:
     forget(store, (entry[1:] for entry in read_list(lists["copy"])))
     forget(store, (name for index, name in enumerate(read_list(lists["links"])) if index % 2 == 0))
     times_kept = keeps_times(job.rsync_options)
-    if os.path.exists(changes.identities):
+    if changes.identities is not None:
         record(store, rows_of_copies(layout.latest, read_identities(changes.identities), times_kept))
+        _remove(changes.identities)
     moves = changes.moved.kept + changes.moved.recopied
     record(store, rows_of_copies(layout.latest, ((move.new, move.old.source) for move in moves),
                                  times_kept))
