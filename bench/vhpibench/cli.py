@@ -10,12 +10,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from .machine import load_average, machine_description
 from .measuring import measure_case, measure_nothing_due, reach_steady_state, seed_destinations
 from .memory import bench_memory_only, measure_memory
-from .plan import CASES, DEFAULT_SIZES, REPO
+from .moved import run_moved_case
+from .plan import ALL_TOOLS, CASE_KEYS, CASES, DEFAULT_SIZES, MOVE_CASES, REPO, SCAN_CASE, Case
 from .report import report_text, results_document
 from .results import Results
 from .tools import Tool, Vhpi, make_tools, remove_tree_fast
@@ -47,6 +48,9 @@ def parse_arguments(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              "on a 1,000,000-file tree: about 10 minutes")
     parser.add_argument("--large", action=argparse.BooleanOptionalAction, default=True,
                         help=f"add a tree of {LARGE_COUNT} files of {LARGE_BYTES >> 20} MiB (default on)")
+    parser.add_argument("--case", action="append", choices=CASE_KEYS, metavar="CASE",
+                        help=f"run only this case (again for more): {', '.join(CASE_KEYS)} "
+                             f"(default: all of them)")
     parser.add_argument("--repeats", type=int, default=5, help="measured rounds per case (default 5)")
     parser.add_argument("--work", metavar="DIR", help="make the work folder inside DIR (default: a new temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder at the end")
@@ -68,6 +72,30 @@ def tree_sizes(text: str, million: bool) -> List[int]:
     return sizes
 
 
+def chosen_cases(keys: Optional[List[str]]) -> Tuple[List[Case], List[str]]:
+    """Given the --case keys (None: all), return the timed cases to run on each tree (a-d,
+    then the scan comparison) and the moved-files cases, each in the plan's order."""
+    wanted = set(keys or CASE_KEYS)
+    timed = [case for case in (*CASES, SCAN_CASE) if case.key in wanted]
+    return timed, [key for key in MOVE_CASES if key in wanted]
+
+
+def tools_for(cases: List[Case]) -> List[str]:
+    """Return the names of the tools the cases need, in a fixed order."""
+    needed = {tool for case in cases for tool in case.tools}
+    return [name for name in (*ALL_TOOLS, "rsync") if name in needed]
+
+
+def vhpi_environment(environ: Dict[str, str], work: str) -> Dict[str, str]:
+    """Return the environment vhpi and the other tools run in: HOME inside the work folder,
+    vhpi from this repository, and Python's byte-code cache on (in work/pycache, not in the
+    repository), as an installed vhpi has it, even when PYTHONDONTWRITEBYTECODE is set here:
+    without it every run compiles vhpi's modules again (25 ms of a nothing-due run)."""
+    env = {key: value for key, value in environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "HOME": os.path.join(work, "home"), "PYTHONPATH": REPO, "LC_ALL": "C",
+            "PYTHONPYCACHEPREFIX": os.path.join(work, "pycache")}
+
+
 def check_programs() -> None:
     """Stop early when rsync, rsnapshot, cp or rm is missing."""
     missing = [name for name in ("rsync", "rsnapshot", "cp", "rm") if shutil.which(name) is None]
@@ -75,14 +103,15 @@ def check_programs() -> None:
         sys.exit(f"bench: missing programs: {', '.join(missing)} (apt-get install rsync rsnapshot)")
 
 
-def set_up_tree(tree: Tree, work: str, env: Dict[str, str], python: str, results: Results) -> List[Tool]:
-    """Generate the tree, seed every destination, bring the tools to steady state; return
-    the tools that are ready."""
+def set_up_tree(tree: Tree, work: str, env: Dict[str, str], python: str, results: Results,
+                names: List[str]) -> List[Tool]:
+    """Generate the tree, seed the destinations of the tools `names`, bring them to steady
+    state; return the tools that are ready."""
     results.trees.append(tree)
     results.generation[tree.name] = generate_tree(tree)
     print(f"  generated in {results.generation[tree.name]:.1f} s", flush=True)
     started = time.perf_counter()
-    tools = make_tools(tree, work, env, python)
+    tools = make_tools(tree, work, env, python, names)
     seed_destinations(tree, tools, work)
     tools = reach_steady_state(tools, results)
     print(f"  seeded and brought to steady state in {time.perf_counter() - started:.1f} s", flush=True)
@@ -98,12 +127,12 @@ def clean_up_tree(tree: Tree, work: str) -> None:
 
 
 def bench_tree(tree: Tree, work: str, env: Dict[str, str], python: str, repeats: int,
-               keep: bool, results: Results) -> None:
-    """Set up one tree, measure every case, vhpi with nothing due and the peak memory,
-    then clean up (unless `keep`)."""
+               keep: bool, results: Results, cases: List[Case]) -> None:
+    """Set up one tree, measure the `cases`, vhpi with nothing due and (when every case of
+    the main table runs) the peak memory, then clean up (unless `keep`)."""
     print(f"\n== tree {tree.label()} ({tree.path})", flush=True)
-    tools = set_up_tree(tree, work, env, python, results)
-    for case in CASES:
+    tools = set_up_tree(tree, work, env, python, results, tools_for(cases))
+    for case in cases:
         print(f"  case {case.key}: {case.title}", flush=True)
         started = time.perf_counter()
         measure_case(case, tools, tree, repeats, results)
@@ -111,7 +140,8 @@ def bench_tree(tree: Tree, work: str, env: Dict[str, str], python: str, repeats:
     vhpi = next((tool for tool in tools if isinstance(tool, Vhpi)), None)
     if vhpi is not None:
         measure_nothing_due(vhpi, tree, results)
-        measure_memory(vhpi, tree, work, results)
+        if all(case in cases for case in CASES):
+            measure_memory(vhpi, tree, work, results)
     if not keep:
         clean_up_tree(tree, work)
 
@@ -133,15 +163,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     if arguments.work:
         os.makedirs(arguments.work, exist_ok=True)
     work = tempfile.mkdtemp(prefix="vhpi-bench-", dir=arguments.work)
-    env = {**os.environ, "HOME": os.path.join(work, "home"), "PYTHONPATH": REPO, "LC_ALL": "C"}
+    env = vhpi_environment(dict(os.environ), work)
     os.makedirs(env["HOME"])
+    timed, moved = chosen_cases(arguments.case)
     machine = machine_description(work, python)
     print(f"work folder {work}; vhpi runs with {python}", flush=True)
     started = time.perf_counter()
-    results = Results()
+    results = Results(cases=tuple(case.key for case in timed))
     try:
-        for tree in make_trees(tree_sizes(arguments.sizes, arguments.million), arguments.large, work):
-            bench_tree(tree, work, env, python, arguments.repeats, arguments.keep, results)
+        trees = make_trees(tree_sizes(arguments.sizes, arguments.million), arguments.large, work) if timed else []
+        for tree in trees:
+            bench_tree(tree, work, env, python, arguments.repeats, arguments.keep, results, timed)
+        for key in moved:
+            run_moved_case(key, work, env, python, results)
         if arguments.memory_million:
             bench_memory_only(1_000_000, work, env, python, results)
     finally:

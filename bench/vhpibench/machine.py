@@ -13,9 +13,12 @@ from .plan import REPO
 
 
 def command_output(argv: Sequence[str]) -> str:
-    """Return the first line a command prints, or 'unknown'."""
+    """Return the first line a command prints, or 'unknown' (also when it fails: git outside
+    a repository, say)."""
     try:
         done = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+        if done.returncode != 0:
+            return "unknown"
         return done.stdout.decode("utf-8", "replace").strip().splitlines()[0]
     except (OSError, IndexError, subprocess.TimeoutExpired):
         return "unknown"

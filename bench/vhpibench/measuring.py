@@ -8,7 +8,7 @@ import filecmp
 import os
 import subprocess
 import time
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from .plan import IDLE_RUNS, INTERVALS, KEEP, RSYNC_OPTIONS, Case
 from .report import median
@@ -68,7 +68,7 @@ def check_rotation(tool: Tool, interval: str, before: List[Optional[int]]) -> No
 
 def check_steady(tool: Tool, case: Case) -> None:
     """Before an expiring run every due interval must already hold KEEP snapshots."""
-    for interval in case.intervals:
+    for interval in case.intervals if tool.snapshots else ():
         if None in snapshot_inodes(tool, interval):
             raise ToolError(f"{interval} is not at its keep count before the run")
 
@@ -92,8 +92,8 @@ def seed_destinations(tree: Tree, tools: List[Tool], work: str) -> None:
 
 def fill_snapshots(tool: Tool) -> None:
     """Create every missing snapshot of every interval as a hard-linked copy of hourly.0,
-    then make nothing due."""
-    for interval in INTERVALS:
+    then make nothing due (a tool that keeps no snapshots gets none)."""
+    for interval in INTERVALS if tool.snapshots else ():
         for number in range(KEEP):
             if not os.path.lexists(tool.snapshot(interval, number)):
                 subprocess.run(["cp", "-al", tool.snapshot("hourly", 0), tool.snapshot(interval, number)],
@@ -122,23 +122,28 @@ def reach_steady_state(tools: List[Tool], results: Results) -> List[Tool]:
 
 # --------------------------------------------------------------------------- timed runs
 
-def timed_run(tool: Tool, case: Case) -> float:
-    """Set up, run and check one backup of `tool` in `case`; return the measured seconds.
+def timed_run(tool: Tool, case: Case) -> Tuple[float, float]:
+    """Set up, run and check one backup of `tool` in `case`; return the measured seconds of
+    the run and of the sync(2) right after it (run + sync: the durable time).
 
-    Only tool.run is timed. Dirty pages are flushed first (os.sync, unmeasured) so that no
-    tool pays for writing back another tool's data (vhpi calls sync itself)."""
+    Dirty pages are flushed first (os.sync, unmeasured) so that no tool pays for writing
+    back another tool's data; the sync after the run flushes what the run left unwritten
+    (vhpi flushes its snapshots itself, the others do not)."""
     tool.before(case)
     if case.expire:
         check_steady(tool, case)
-    before = {interval: snapshot_inodes(tool, interval) for interval in case.intervals}
+    due = case.intervals if tool.snapshots else ()
+    before = {interval: snapshot_inodes(tool, interval) for interval in due}
     os.sync()
     started = time.perf_counter()
     tool.run(case.intervals)
-    seconds = time.perf_counter() - started
-    for interval in case.intervals:
+    ran = time.perf_counter()
+    os.sync()
+    synced = time.perf_counter()
+    for interval in due:
         check_rotation(tool, interval, before[interval])
     check_content(tool, tool.tree)
-    return seconds
+    return ran - started, synced - ran
 
 
 def rotated(items: Sequence[Tool], round_number: int) -> List[Tool]:
@@ -147,16 +152,19 @@ def rotated(items: Sequence[Tool], round_number: int) -> List[Tool]:
     return list(items[shift:]) + list(items[:shift])
 
 
-def record_run(results: Results, tree: Tree, case: Case, tool: Tool, seconds: float) -> None:
-    """Store one measured run's seconds (and vhpi's peak memory) in `results`."""
-    results.seconds.setdefault((tree.name, case.key, tool.name), []).append(seconds)
+def record_run(results: Results, tree: Tree, case: Case, tool: Tool, seconds: Tuple[float, float]) -> None:
+    """Store one measured run's seconds and those of its sync (and vhpi's peak memory) in
+    `results`."""
+    results.seconds.setdefault((tree.name, case.key, tool.name), []).append(seconds[0])
+    results.sync_seconds.setdefault((tree.name, case.key, tool.name), []).append(seconds[1])
     if isinstance(tool, Vhpi) and tool.memory:
         results.memory.setdefault((tree.name, case.key), []).append(tool.memory)
 
 
 def measure_case(case: Case, tools: List[Tool], tree: Tree, repeats: int, results: Results) -> None:
     """Run one warm-up round and `repeats` measured rounds of `case`, tools in rotating
-    order, printing each round; store the measured ones and any failure in `results`."""
+    order, printing each round (run + sync seconds); store the measured ones and any
+    failure in `results`."""
     active = [tool for tool in tools if tool.name in case.tools]
     for round_number in range(repeats + 1):
         if case.change:
@@ -171,7 +179,7 @@ def measure_case(case: Case, tools: List[Tool], tree: Tree, repeats: int, result
                 results.failures[(tree.name, case.key, tool.name)] = str(error)
                 print(f"    {tool.name}: FAILED: {error}", flush=True)
                 continue
-            line.append(f"{tool.name} {seconds:.3f}")
+            line.append(f"{tool.name} {seconds[0]:.3f}+{seconds[1]:.3f}")
             if round_number > 0:
                 record_run(results, tree, case, tool, seconds)
         label = "warm-up" if round_number == 0 else f"round {round_number}"

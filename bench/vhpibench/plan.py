@@ -19,6 +19,14 @@ IDLE_RUNS = 11
 DEFAULT_SIZES = "10000,30000"
 #: The case d target: vhpi at most this many times the floor when nothing expires.
 FLOOR_TARGET = 1.1
+#: The scan comparison's targets: vhpi at most this many times a plain rsync into an
+#: existing tree (durable times), and a run with nothing due under this many seconds.
+SCAN_TARGET = 1.10
+IDLE_TARGET = 0.150
+#: The moved-files target (issue 11): a rename or move costs at most this share of the
+#: moved data in disk growth, and reads at most that much more from the share than a run
+#: with nothing changed (which reads only the walk's metadata).
+MOVED_TARGET = 0.01
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,9 @@ class Case:
 
 
 ALL_TOOLS = ("vhpi", "rsnapshot-cp", "rsnapshot-ld", "floor")
+#: The tools of the scan comparison: vhpi, the least any rsync-based tool can do (a plain
+#: rsync into an existing tree, no snapshot) and rsnapshot in its faster mode.
+SCAN_TOOLS = ("vhpi", "rsync", "rsnapshot-cp")
 CASES = (
     Case("a", "nothing changed, 1 interval due, oldest expires", ("hourly",), False, True, ALL_TOOLS),
     Case("b", "1 % of files changed, 1 interval due, oldest expires", ("hourly",), True, True, ALL_TOOLS),
@@ -43,3 +54,14 @@ CASES = (
     Case("d", "nothing changed, 1 interval due, nothing expires", ("hourly",), False, False,
          ("vhpi", "floor")),
 )
+#: The scan comparison, a table of its own: case a's situation, each run followed by sync
+#: (timed apart, so that a run's own and its durable time both come from the same run).
+SCAN_CASE = Case("scan", "nothing changed, 1 interval due, oldest expires; vhpi vs a plain rsync "
+                 "into an existing tree and vs rsnapshot, each run followed by sync",
+                 ("hourly",), False, True, SCAN_TOOLS)
+#: The cases of the moved-files comparison (bench/vhpibench/moved.py), on a share of their own;
+#: their failures are filed under SHARE in place of a tree's name.
+MOVE_CASES = ("rename", "move")
+SHARE = "share"
+#: What --case accepts, in the order they run: the timed cases per tree, then the moved files.
+CASE_KEYS = tuple(case.key for case in CASES) + (SCAN_CASE.key,) + MOVE_CASES

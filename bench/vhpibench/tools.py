@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .plan import INTERVALS, KEEP, REPO, RSYNC_OPTIONS, Case
+from .plan import ALL_TOOLS, INTERVALS, KEEP, REPO, RSYNC_OPTIONS, Case
 from .trees import Tree
 
 if REPO not in sys.path:
@@ -22,6 +22,8 @@ if REPO not in sys.path:
 from vhpi.act.layout import Layout  # noqa: E402
 from vhpi.act.state import StateError, read_snapshot_times, write_snapshot_times  # noqa: E402
 
+#: rsync's totals, in plain numbers (added for the moved-files cases, which read them).
+STATS_OPTIONS = ("--stats", "--no-human-readable")
 PEAK_LINE = re.compile(rb"peak memory: vhpi (\d+) KiB, largest child[^\n]*?(\d+) KiB")
 
 
@@ -29,14 +31,16 @@ class ToolError(Exception):
     """A tool run failed or left a wrong result; the message says what."""
 
 
-def run_command(argv: Sequence[str], env: Dict[str, str], what: str) -> None:
-    """Run one command in the repository with `env`; raise ToolError naming `what`, with
-    the exit code and the last lines of its output, when it does not exit 0."""
+def run_command(argv: Sequence[str], env: Dict[str, str], what: str) -> bytes:
+    """Run one command in the repository with `env`; return its output (stdout and stderr).
+    Raise ToolError naming `what`, with the exit code and the last lines of its output,
+    when it does not exit 0."""
     done = subprocess.run(list(argv), env=env, cwd=REPO, stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if done.returncode != 0:
         tail = done.stdout.decode("utf-8", "replace").strip().splitlines()[-8:]
         raise ToolError(f"{what}: exit code {done.returncode}: " + " | ".join(tail))
+    return done.stdout
 
 
 def remove_tree_fast(path: str) -> None:
@@ -107,9 +111,11 @@ def vhpi_config_text(source: str, dest: str) -> str:
             f"    snapshots: {{{keeps}}}\n")
 
 
-def rsnapshot_config_text(source: str, dest: str, lockfile: str, link_dest: bool) -> str:
+def rsnapshot_config_text(source: str, dest: str, lockfile: str, link_dest: bool,
+                          stats: bool = False) -> str:
     """Given the source, destination, lock file and mode, return an rsnapshot config
-    (TAB-separated) with the same rsync options and keep counts as vhpi's."""
+    (TAB-separated) with the same rsync options and keep counts as vhpi's (and rsync's
+    --stats when `stats`)."""
     lines = [
         ("config_version", "1.2"),
         ("snapshot_root", dest.rstrip("/") + "/"),
@@ -118,13 +124,13 @@ def rsnapshot_config_text(source: str, dest: str, lockfile: str, link_dest: bool
         ("cmd_rm", shutil.which("rm")),
         ("cmd_rsync", shutil.which("rsync")),
         *[("retain", f"{name}\t{KEEP}") for name in INTERVALS],
-        ("verbose", "1"),
+        ("verbose", "3" if stats else "1"),     # rsnapshot prints rsync's output from level 3 on
         ("lockfile", lockfile),
         ("link_dest", "1" if link_dest else "0"),
         ("sync_first", "0"),
         ("use_lazy_deletes", "0"),
         ("rsync_short_args", RSYNC_OPTIONS[0]),
-        ("rsync_long_args", " ".join(RSYNC_OPTIONS[1:])),
+        ("rsync_long_args", " ".join(RSYNC_OPTIONS[1:] + (STATS_OPTIONS if stats else ()))),
         ("backup", f"{source.rstrip('/')}/\tlocalhost/"),
     ]
     return "".join(f"{key}\t{value}\n" for key, value in lines)
@@ -134,16 +140,21 @@ def rsnapshot_config_text(source: str, dest: str, lockfile: str, link_dest: bool
 
 class Tool:
     """A backup tool with its own destination for one tree. Subclasses say how to run one
-    backup and where their snapshots' content lives."""
+    backup and where their snapshots' content lives. `snapshots`: whether it keeps any
+    (the plain rsync does not); `stats`: whether its rsync prints --stats (read by the
+    moved-files cases); `dest_root`: where the destinations live (default work/dest)."""
 
     name = "tool"
+    snapshots = True
 
-    def __init__(self, tree: Tree, work: str, env: Dict[str, str]):
+    def __init__(self, tree: Tree, work: str, env: Dict[str, str], dest_root: Optional[str] = None,
+                 stats: bool = False):
         self.tree = tree
         self.env = env
-        self.dest = os.path.join(work, "dest", tree.name, self.name)
+        self.dest = os.path.join(dest_root or os.path.join(work, "dest"), tree.name, self.name)
         self.conf_dir = os.path.join(work, "conf")
         self.memory: Optional[Tuple[int, int]] = None
+        self.stats = stats
 
     def prepare(self) -> None:
         """Create the destination (and whatever config the tool needs)."""
@@ -172,8 +183,8 @@ class Tool:
             remove_tree_fast(self.snapshot("hourly", KEEP - 1))
         self.set_due(case.intervals)
 
-    def run(self, intervals: Sequence[str]) -> None:
-        """Make one backup with `intervals` due (measured)."""
+    def run(self, intervals: Sequence[str]) -> bytes:
+        """Make one backup with `intervals` due (measured); return what it printed."""
         raise NotImplementedError
 
 
@@ -182,8 +193,9 @@ class Vhpi(Tool):
 
     name = "vhpi"
 
-    def __init__(self, tree: Tree, work: str, env: Dict[str, str], python: str):
-        super().__init__(tree, work, env)
+    def __init__(self, tree: Tree, work: str, env: Dict[str, str], python: str,
+                 dest_root: Optional[str] = None):
+        super().__init__(tree, work, env, dest_root)
         self.python = python
         self.config = os.path.join(self.conf_dir, f"vhpi-{tree.name}.yaml")
 
@@ -212,25 +224,29 @@ class Vhpi(Tool):
         """Record in vhpi's state (vhpi.act.state) that exactly `intervals` are due."""
         set_due(self.dest, intervals)
 
-    def run(self, intervals: Sequence[str]) -> None:
-        """Run vhpi once (its state file decides what is due); read its peak memory.
+    def run(self, intervals: Sequence[str]) -> bytes:
+        """Run vhpi once (its state file decides what is due); read its peak memory; return
+        what it printed (nothing, when all went well: its figures are in debug.log).
 
         vhpi is started through coreutils `timeout`, a small process that forks it, as cron
         starts it through a small shell: Linux counts the parent's peak RSS at the moment of
         exec into the child's ru_maxrss, so a direct start from this (larger) benchmark
         process would report the benchmark's memory as vhpi's."""
         launcher = ["timeout", "6h"] if shutil.which("timeout") else []
-        run_command([*launcher, self.python, "-m", "vhpi.main", "--config", self.config], self.env, "vhpi")
+        output = run_command([*launcher, self.python, "-m", "vhpi.main", "--config", self.config],
+                             self.env, "vhpi")
         log = self.debug_log()
         self.memory = last_peak_memory(log) if log else None
+        return output
 
 
 class Rsnapshot(Tool):
     """rsnapshot with its own config, in cp -al mode (link_dest 0) or link_dest mode."""
 
-    def __init__(self, tree: Tree, work: str, env: Dict[str, str], link_dest: bool):
+    def __init__(self, tree: Tree, work: str, env: Dict[str, str], link_dest: bool,
+                 dest_root: Optional[str] = None, stats: bool = False):
         self.name = "rsnapshot-ld" if link_dest else "rsnapshot-cp"
-        super().__init__(tree, work, env)
+        super().__init__(tree, work, env, dest_root, stats)
         self.link_dest = link_dest
         self.config = os.path.join(self.conf_dir, f"{self.name}-{tree.name}.conf")
 
@@ -239,7 +255,8 @@ class Rsnapshot(Tool):
         super().prepare()
         lockfile = os.path.join(self.conf_dir, f"{self.name}-{self.tree.name}.pid")
         with open(self.config, "w", encoding="utf-8") as handle:
-            handle.write(rsnapshot_config_text(self.tree.path, self.dest, lockfile, self.link_dest))
+            handle.write(rsnapshot_config_text(self.tree.path, self.dest, lockfile, self.link_dest,
+                                               self.stats))
         run_command(["rsnapshot", "-c", self.config, "configtest"], self.env, "rsnapshot configtest")
 
     def content(self, interval: str, number: int) -> str:
@@ -250,10 +267,11 @@ class Rsnapshot(Tool):
         """rsnapshot's newest snapshot holds the mirror under `localhost/`."""
         return self.content("hourly", 0)
 
-    def run(self, intervals: Sequence[str]) -> None:
+    def run(self, intervals: Sequence[str]) -> bytes:
         """Run the standard cron sequence: the longest interval first, the lowest last."""
-        for interval in cron_order(intervals):
-            run_command(["rsnapshot", "-c", self.config, interval], self.env, f"rsnapshot {interval}")
+        return b"".join(run_command(["rsnapshot", "-c", self.config, interval], self.env,
+                                    f"rsnapshot {interval}")
+                        for interval in cron_order(intervals))
 
 
 def cron_order(intervals: Sequence[str]) -> List[str]:
@@ -267,10 +285,12 @@ class Floor(Tool):
 
     name = "floor"
 
-    def run(self, intervals: Sequence[str]) -> None:
-        """rsync, then one rotation and `cp -al` per due interval (no shell)."""
+    def run(self, intervals: Sequence[str]) -> bytes:
+        """rsync, then one rotation and `cp -al` per due interval (no shell); return rsync's
+        output."""
         latest = os.path.join(self.dest, "latest")
-        run_command(["rsync", *RSYNC_OPTIONS, self.tree.path + "/", latest + "/"], self.env, "rsync")
+        output = run_command(["rsync", *rsync_options(self.stats), self.tree.path + "/", latest + "/"],
+                             self.env, "rsync")
         for interval in intervals:
             oldest = self.snapshot(interval, KEEP - 1)
             if os.path.lexists(oldest):
@@ -279,13 +299,50 @@ class Floor(Tool):
                 if os.path.lexists(self.snapshot(interval, number)):
                     os.rename(self.snapshot(interval, number), self.snapshot(interval, number + 1))
             run_command(["cp", "-al", latest, self.snapshot(interval, 0)], self.env, "cp -al")
+        return output
 
 
-def make_tools(tree: Tree, work: str, env: Dict[str, str], python: str) -> List[Tool]:
-    """Return the four tools for one tree (vhpi run by `python`), destinations and configs
-    prepared."""
-    tools: List[Tool] = [Vhpi(tree, work, env, python), Rsnapshot(tree, work, env, False),
-                         Rsnapshot(tree, work, env, True), Floor(tree, work, env)]
+class PlainRsync(Tool):
+    """The least any rsync-based tool can do: `rsync OPTIONS SRC/ DEST/tree/` into the
+    existing tree, keeping no snapshot (the scan comparison's yardstick)."""
+
+    name = "rsync"
+    snapshots = False
+
+    def content(self, interval: str, number: int) -> str:
+        """Its one tree stands for every snapshot."""
+        return self.first_copy()
+
+    def first_copy(self) -> str:
+        """The existing tree that rsync brings up to date."""
+        return os.path.join(self.dest, "tree")
+
+    def before(self, case: Case) -> None:
+        """Nothing to set up: it has no snapshots and nothing is due for it."""
+
+    def run(self, intervals: Sequence[str]) -> bytes:
+        """One rsync into the tree, whatever is due."""
+        return run_command(["rsync", *rsync_options(self.stats), self.tree.path + "/", self.first_copy() + "/"],
+                           self.env, "rsync")
+
+
+def rsync_options(stats: bool) -> Tuple[str, ...]:
+    """Return the rsync options every tool uses, with --stats when `stats`."""
+    return RSYNC_OPTIONS + (STATS_OPTIONS if stats else ())
+
+
+def make_tools(tree: Tree, work: str, env: Dict[str, str], python: str,
+               names: Sequence[str] = ALL_TOOLS, dest_root: Optional[str] = None,
+               stats: bool = False) -> List[Tool]:
+    """Return the tools called `names` for one tree (vhpi run by `python`; default: the
+    four of cases a-d), destinations (in `dest_root`, default work/dest) and configs
+    prepared; `stats`: their rsync prints --stats (vhpi's figures are in its debug.log)."""
+    makers = {"vhpi": lambda: Vhpi(tree, work, env, python, dest_root),
+              "rsnapshot-cp": lambda: Rsnapshot(tree, work, env, False, dest_root, stats),
+              "rsnapshot-ld": lambda: Rsnapshot(tree, work, env, True, dest_root, stats),
+              "floor": lambda: Floor(tree, work, env, dest_root, stats),
+              "rsync": lambda: PlainRsync(tree, work, env, dest_root, stats)}
+    tools: List[Tool] = [makers[name]() for name in names]
     for tool in tools:
         tool.prepare()
     return tools

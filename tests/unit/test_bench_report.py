@@ -329,3 +329,214 @@ def test_rotation_problem(before, after, problem):
 def test_tree_sizes(text, million, sizes):
     from vhpibench.cli import tree_sizes
     assert tree_sizes(text, million) == sizes
+
+
+# --------------------------------------------------------------------------- the scan comparison
+
+def scan_figures():
+    """Results of one tree with the scan comparison: three rounds of each tool."""
+    results = Results(trees=[small_tree(100000, "small100000")], generation={"small100000": 2.5},
+                      idle={"small100000": 0.071}, cases=("scan",))
+    key = "small100000", "scan"
+    results.seconds = {(*key, "vhpi"): [2.2, 2.0, 2.4], (*key, "rsync"): [2.0, 1.9, 2.0],
+                       (*key, "rsnapshot-cp"): [4.0, 4.2, 4.1]}
+    results.sync_seconds = {(*key, "vhpi"): [0.0, 0.1, 0.0], (*key, "rsync"): [0.2, 0.1, 0.4],
+                            (*key, "rsnapshot-cp"): [0.5, 0.3, 0.4]}
+    return results
+
+
+def test_durable_seconds_add_each_round_s_sync():
+    results = scan_figures()
+    assert report.durable_seconds(results, "small100000", "scan", "rsync") == pytest.approx([2.2, 2.0, 2.4])
+    assert report.durable_seconds(results, "small100000", "scan", "floor") == []
+
+
+@pytest.mark.parametrize("tops, bottoms, value", [
+    ([2.2, 2.0, 2.4], [2.0, 1.9, 2.0], pytest.approx(1.1)),        # rounds 1.1, 1.0526, 1.2
+    ([1.0, 3.0], [2.0, 1.0], pytest.approx(1.75)),                 # median of 0.5 and 3.0
+    ([1.0, 2.0, 3.0], [1.0, 1.0], pytest.approx(1.5)),             # only rounds that have both
+    ([], [1.0], None),
+    ([1.0], [0.0], None),
+])
+def test_paired_ratio_is_the_median_of_the_rounds_ratios(tops, bottoms, value):
+    assert report.paired_ratio(tops, bottoms) == value
+
+
+def test_scan_rows_run_alone_then_durable():
+    rows = report.scan_rows(scan_figures())
+    assert rows == [
+        ["100,000 small", "run", "2.200", "2.000", "4.100", "1.10", "0.55"],
+        ["100,000 small", "run + sync (durable)", "2.200", "2.200", "4.500", "1.00", "0.49"],
+    ]
+    assert len(rows[0]) == len(report.SCAN_HEADER)
+
+
+def test_scan_rows_say_failed_and_missing():
+    results = scan_figures()
+    results.failures[("small100000", "scan", "rsnapshot-cp")] = "exit code 1"
+    del results.seconds[("small100000", "scan", "rsync")]
+    assert report.scan_row(results, results.trees[0], True)[2:] == ["2.200", "—", "failed", "—", "0.49"]
+
+
+@pytest.mark.parametrize("vhpi, idle, row", [
+    ([2.2, 2.0, 2.4], 0.071, ["100,000 small", "1.00", "met", "0.071", "met"]),
+    ([2.5, 2.5, 2.5], 0.150, ["100,000 small", "1.14", "MISSED", "0.150", "MISSED"]),
+    ([], None, ["100,000 small", "—", "—", "failed", "—"]),
+])
+def test_scan_target_row(vhpi, idle, row):
+    results = scan_figures()
+    results.seconds[("small100000", "scan", "vhpi")] = vhpi
+    results.sync_seconds[("small100000", "scan", "vhpi")] = [0.0] * len(vhpi)
+    if idle is None:
+        results.idle.clear()
+    else:
+        results.idle["small100000"] = idle
+    assert report.scan_target_row(results, results.trees[0]) == row
+
+
+def test_report_text_with_the_scan_comparison_only():
+    text = report.report_text(scan_figures(), 5)
+    lines = text.splitlines()
+    assert "| tree          | case |" not in text                    # no case a-d ran
+    assert "The hourly run against one rsync scan (medians of the same rounds):" in lines
+    assert "| 100,000 small | run + sync (durable) | 2.200  | 2.200   | 4.500          | 1.00       | 0.49          |" in lines
+    assert any(line.startswith("* ratios: the median of the per-round ratios") for line in lines)
+    assert "| 100,000 small | 1.00                | met                          | 0.071" in text
+    assert "Moved and renamed files" not in text
+
+
+def test_table_rows_only_of_the_cases_that_ran():
+    results = figures()
+    results.cases = ("a", "scan")
+    assert [row[1] for row in report.table_rows(results)] == ["a"]
+
+
+# --------------------------------------------------------------------------- moved files
+
+def moved_figures():
+    from vhpibench.results import MovedRun
+    mib = 1 << 20
+    results = Results(cases=(), moved_data={"rename": (50, 200 * mib)})
+    results.moved = {
+        ("rename", "vhpi"): MovedRun(new_inodes=int(0.5 * mib), disk_growth=mib, read=int(0.2 * mib),
+                                     new_inodes_unchanged=int(0.3 * mib), read_unchanged=int(0.1 * mib),
+                                     copied=0, seconds=0.81),
+        ("rename", "floor"): MovedRun(new_inodes=200 * mib, disk_growth=200 * mib, read=200 * mib,
+                                      new_inodes_unchanged=0, read_unchanged=int(0.1 * mib),
+                                      copied=200 * mib, seconds=1.2),
+    }
+    results.failures[("share", "rename", "rsnapshot-ld")] = "boom"
+    return results
+
+
+def test_moved_rows_per_tool_with_the_target_for_vhpi():
+    rows = report.moved_rows(moved_figures())
+    assert rows == [
+        ["rename", "vhpi", "0.5", "0.3", "0.1 %", "1.0", "0.2", "0.1", "0.1 %", "0.0", "0.81", "met"],
+        ["rename", "floor", "200.0", "0.0", "100.0 %", "200.0", "200.0", "0.1", "100.0 %", "200.0", "1.20", "—"],
+        ["rename", "rsnapshot-ld", "failed"] + ["—"] * 9,
+    ]
+    assert all(len(row) == len(report.MOVED_HEADER) for row in rows)
+
+
+def test_moved_target_counts_what_goes_beyond_the_unchanged_run():
+    from vhpibench.results import MovedRun
+    run = MovedRun(new_inodes=3_000_000, disk_growth=0, read=1_100_000, new_inodes_unchanged=1_000_000,
+                   read_unchanged=100_000, copied=None, seconds=1.0)
+    assert report.moved_target_met(run, 200_000_000)         # 2 MB and 1 MB beyond: ≤ 1 % of 200 MB
+    assert not report.moved_target_met(run, 100_000_000)     # 2 MB > 1 MB
+    assert report.mib_text(None) == "—" and report.share_text(1, 0) == "—"
+
+
+def test_report_text_with_moved_files_only_and_a_skip():
+    results = moved_figures()
+    results.skipped["move"] = "needs root (loop devices, mount, dropping the page cache)"
+    text = report.report_text(results, 5)
+    lines = text.splitlines()
+    assert lines[0].startswith("Moved and renamed files (one measured run per tool")
+    assert "Medians of" not in text
+    assert "* rename: 50 files, 200.0 MiB moved or renamed between two backups" in lines
+    assert "* move: skipped, needs root (loop devices, mount, dropping the page cache)" in lines
+    assert "Failures:" in lines and "* share rename rsnapshot-ld: boom" in lines
+
+
+# --------------------------------------------------------------------------- the moved-files cases
+
+def test_rename_and_move_cases():
+    from vhpibench.moved import move_case, moved_case, rename_case
+    rename = rename_case()
+    assert (rename.moved_files, rename.moved_bytes) == (50, 200 << 20)
+    assert rename.renames == (("photos/summer", "photos/summer-2024"),)
+    move = move_case()
+    assert (move.moved_files, len(move.renames), len(move.files)) == (10_000, 10_000, 10_100)
+    assert move.renames[7] == ("a/f_00007.dat", "b/f_00007.dat")
+    assert move.moved_bytes == sum(1024 * (1 + index % 8) for index in range(10_000))
+    assert moved_case("move") == move
+
+
+def test_sampled_moves_are_old_and_new_paths_under_the_renamed_folders():
+    from vhpibench.moved import move_case, rename_case, sampled_moves
+    assert sampled_moves(rename_case()) == [("photos/summer/img_000.jpg", "photos/summer-2024/img_000.jpg"),
+                                            ("photos/summer/img_049.jpg", "photos/summer-2024/img_049.jpg")]
+    moves = sampled_moves(move_case())
+    assert moves[0] == ("a/f_00000.dat", "b/f_00000.dat") and moves[-1] == ("a/f_09999.dat", "b/f_09999.dat")
+    assert len(moves) == 12
+
+
+def test_transferred_bytes_sum_the_passes():
+    from vhpibench.moved import transferred_bytes
+    output = (b"Number of files: 3\nTotal transferred file size: 1,048,576 bytes\n"
+              b"Total transferred file size: 24 bytes\nTotal bytes sent: 99\n")
+    assert transferred_bytes(output) == 1048600
+    assert transferred_bytes(b"nothing here\n") is None
+
+
+def test_copied_in_debug_log_skips_the_dry_runs():
+    from vhpibench.moved import copied_in_debug_log
+    log = (b"2026-12-01 16:20:19 1 DEBUG   running: ['rsync', '-aHAXS', '--dry-run', '--stats', 'a/', 'b/']\n"
+           b"rsync: Total transferred file size: 5000 bytes\n"
+           b"2026-12-01 16:20:20 1 DEBUG   running: ['rsync', '-aHAXS', '--files-from=x', 'a/', 'b/']\n"
+           b"rsync: Total transferred file size: 300 bytes\n"
+           b"2026-12-01 16:20:20 1 DEBUG   running: ['cp', '-al', 'x', 'y']\n"
+           b"2026-12-01 16:20:21 1 DEBUG   running: ['rsync', '-aHAXS', '--files-from=y', 'a/', 'b/']\n"
+           b"rsync: Total transferred file size: 20 bytes\n")
+    assert copied_in_debug_log(log) == 320
+    assert copied_in_debug_log(log.split(b"2026-12-01 16:20:20")[0]) == 0   # only looked: nothing copied
+    assert copied_in_debug_log(b"2026-12-01 16:20:19 1 INFO    job x: nothing due\n") is None
+
+
+def test_disk_sizes_leave_room_for_every_tool_to_copy_twice():
+    from vhpibench.moved import disk_sizes, rename_case
+    (share, share_inodes), (backup, backup_inodes) = disk_sizes(rename_case(), 4)
+    data = sum(size for _, size in rename_case().files)
+    assert share >= data * 3 // 2 and share_inodes >= 2 * len(rename_case().files)
+    assert backup >= 4 * data * 2 and backup_inodes >= 4 * 3 * len(rename_case().files)
+
+
+# --------------------------------------------------------------------------- cli
+
+def test_chosen_cases_in_the_plan_s_order():
+    from vhpibench.cli import chosen_cases, tools_for
+    timed, moved = chosen_cases(None)
+    assert [case.key for case in timed] == ["a", "b", "c", "d", "scan"] and moved == ["rename", "move"]
+    timed, moved = chosen_cases(["move", "scan", "rename"])
+    assert [case.key for case in timed] == ["scan"] and moved == ["rename", "move"]
+    assert tools_for(timed) == ["vhpi", "rsnapshot-cp", "rsync"]
+    assert tools_for(chosen_cases(["d"])[0]) == ["vhpi", "floor"]
+    assert chosen_cases(["rename"]) == ([], ["rename"])
+
+
+def test_vhpi_runs_with_a_byte_code_cache_in_the_work_folder():
+    from vhpibench.cli import vhpi_environment
+    from vhpibench.plan import REPO
+    env = vhpi_environment({"PATH": "/bin", "PYTHONDONTWRITEBYTECODE": "1", "HOME": "/root"}, "/w")
+    assert env == {"PATH": "/bin", "HOME": "/w/home", "PYTHONPATH": REPO, "LC_ALL": "C",
+                   "PYTHONPYCACHEPREFIX": "/w/pycache"}
+
+
+def test_case_flag_accepts_the_new_cases():
+    from vhpibench.cli import parse_arguments
+    assert parse_arguments(["--case", "rename", "--case", "move"]).case == ["rename", "move"]
+    assert parse_arguments([]).case is None
+    with pytest.raises(SystemExit):
+        parse_arguments(["--case", "nope"])

@@ -7,8 +7,6 @@ when the file system or the C library cannot say.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import struct
 from typing import Optional, Union
@@ -29,7 +27,8 @@ def _statx_function():
     (glibc < 2.28)."""
     global _statx
     if _statx is _NOT_LOOKED_UP:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        import ctypes  # only when a birth time is asked for: the hourly run may need none
+        libc = ctypes.CDLL(None, use_errno=True)  # the C library Python runs on
         function = getattr(libc, "statx", None)
         if function is not None:
             function.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint,
@@ -46,6 +45,7 @@ def birth_time_ns(name: Union[str, bytes], dir_fd: Optional[int] = None) -> Opti
     function = _statx_function()
     if function is None:
         return None
+    import ctypes
     buffer = ctypes.create_string_buffer(_STATX_SIZE)
     path = os.fsencode(name)
     if function(-100 if dir_fd is None else dir_fd, path, AT_SYMLINK_NOFOLLOW, STATX_BTIME,
@@ -60,6 +60,7 @@ def fd_birth_time_ns(fd: int) -> Optional[int]:
     function = _statx_function()
     if function is None:
         return None
+    import ctypes
     buffer = ctypes.create_string_buffer(_STATX_SIZE)
     if function(fd, b"", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BTIME, buffer) != 0:
         number = ctypes.get_errno()

@@ -2,6 +2,7 @@
 
     DEST/.backup_destination   the user's mark: "this folder is on the backup disk"
     DEST/.vhpi/state.json      when each interval last got a snapshot
+    DEST/.vhpi/source-ids.sqlite3   what each file of backup.latest is on the share (moves)
     DEST/.vhpi/work/           work in progress, never a snapshot (cleaned or resumed)
     DEST/backup.latest/        the mirror rsync writes into
     DEST/<interval>.<n>/       complete snapshots, .0 the newest
@@ -41,6 +42,10 @@ class Layout:
     @property
     def state(self) -> str:
         return os.path.join(self.own, "state.json")
+
+    @property
+    def source_ids(self) -> str:
+        return os.path.join(self.own, "source-ids.sqlite3")
 
     @property
     def work(self) -> str:

@@ -22,14 +22,14 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from vhpi.act.checkpoints import checkpoint
 from vhpi.act.files import fsync_folder
 from vhpi.act.layout import LINK_PROBE, Layout
 from vhpi.act.link_limit import LINK_LIMIT_MESSAGE, UNSHARE_SCRATCH, unshare_files_at_link_limit
 from vhpi.act.processes import run_streaming
-from vhpi.act.relink import relink_tree
+from vhpi.act.relink import Differences, RelinkCounts, relink_known, relink_tree
 from vhpi.act.tree_edit import remove_tree
 from vhpi.decide.recycling import room_is_ample
 from vhpi.decide.rotation import RotationPlan, plan_rotation
@@ -145,10 +145,12 @@ def has_room_to_recycle(layout: Layout) -> bool:
 
 
 def recycle_oldest(layout: Layout, interval: str, oldest: int, taken_at: float,
-                   log: logging.Logger) -> str:
+                   log: logging.Logger, known: Optional[Differences] = None) -> str:
     """Turn `<interval>.<oldest>`, the snapshot this rotation drops, into the new one: move
     it into the work folder and relink it to match backup.latest (vhpi.act.relink), instead
-    of deleting one tree and linking another. Returns the ready tree's path.
+    of deleting one tree and linking another. Returns the ready tree's path. `known`: where
+    it differs from backup.latest, found while rsync looked (vhpi.act.head_start.take_look,
+    which says when they still hold); only those folders are visited then.
 
     The dropped snapshot is renamed to `trash.<interval>.recycled`, which also tells a
     recovery run that this rotation's drop is done; its top-level entries then move into a
@@ -167,15 +169,30 @@ def recycle_oldest(layout: Layout, interval: str, oldest: int, taken_at: float,
     for name in os.listdir(trash):
         os.rename(os.path.join(trash, name), os.path.join(building, name))
     try:
-        counts = relink_tree(layout.latest, building)
+        counts = _relink(layout.latest, building, known, log)
     except OSError as error:
         if error.errno != errno.EMLINK:
             raise
         _unshare_at_link_limit(layout, log)
         counts = relink_tree(layout.latest, building)
-    log.debug("recycled %s.%d: %d entries kept, %d linked anew, %d removed", interval, oldest,
-              counts.kept, counts.linked, counts.removed)
+    log.debug("recycled %s.%d: %d entries kept, %d linked anew, %d removed%s", interval, oldest,
+              counts.kept, counts.linked, counts.removed,
+              "" if known is None else " (visiting the folders found to differ while rsync looked)")
     return declare_ready(layout, building, interval, taken_at)
+
+
+def _relink(latest: str, building: str, known: Optional[Differences], log: logging.Logger) -> RelinkCounts:
+    """Relink `building` to match `latest`, visiting only the folders in `known` when given;
+    should that fail (it cannot, unless something changed a tree meanwhile), walk everything.
+    Raises OSError (EMLINK: a file at the hard-link limit)."""
+    if known is not None:
+        try:
+            return relink_known(latest, building, known)
+        except OSError as error:
+            if error.errno == errno.EMLINK:
+                raise
+            log.debug("relinking the folders found to differ failed (%s); walking everything", error)
+    return relink_tree(latest, building)
 
 
 def declare_ready(layout: Layout, building: str, interval: str, taken_at: float) -> str:

@@ -23,7 +23,6 @@ from typing import Iterable, Iterator, List, Optional
 from vhpi.act.layout import Layout
 from vhpi.decide.moves import Recorded, SourceId
 
-STORE_NAME = "source-ids.sqlite3"
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS files (path BLOB PRIMARY KEY, device INTEGER, inode INTEGER,"
     " birth INTEGER, size INTEGER, mtime INTEGER, backup_inode INTEGER, backup_birth INTEGER)"
@@ -34,7 +33,7 @@ _BATCH = 500
 
 def store_path(layout: Layout) -> str:
     """Return the store's path for a destination."""
-    return os.path.join(layout.own, STORE_NAME)
+    return layout.source_ids
 
 
 def _connect(path: str) -> sqlite3.Connection:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import BinaryIO, Dict, List, Optional, Sequence
@@ -35,8 +34,6 @@ from vhpi.act.moves import (copy_from_disk, intact_records, link_moves, probe_sh
 from vhpi.act.pinned import list_line, read_list
 from vhpi.act.processes import Limits
 from vhpi.act.rsync_pass import run_rsync
-from vhpi.act.source_ids import (fact, forget, forget_all, opened_store, record, recorded_at,
-                                 set_fact, store_path)
 from vhpi.config.model import Job
 from vhpi.decide.moves import Move, find_moves, moved_bytes
 from vhpi.decide.rsync_argv import check_argv
@@ -45,6 +42,19 @@ from vhpi.decide.rsync_options import keeps_times
 #: A failed first recording of backup.latest (a share too slow to walk in time) is tried
 #: again after this many seconds, not on every run.
 FILL_RETRY_AFTER = 24 * 3600
+
+
+def _trouble() -> tuple:
+    """The errors that cost only the gain: the disk's (OSError) and the store's."""
+    import sqlite3
+    return (OSError, sqlite3.Error)
+
+
+def _store():
+    """The store module (vhpi.act.source_ids), imported only when a run needs it: with it
+    sqlite3, which an hourly run that changed nothing never loads."""
+    from vhpi.act import source_ids
+    return source_ids
 
 
 @dataclass
@@ -95,10 +105,10 @@ def _write_without(source_list: str, target: str, leave_out: set) -> None:
 def _candidate_moves(job: Job, layout: Layout, log: logging.Logger, deleted: List[bytes],
                      added: List[bytes]) -> List[Move]:
     """The moves among the deleted and added files, checked against backup.latest."""
-    with opened_store(layout, log) as store:
+    with _store().opened_store(layout, log) as store:
         if store is None:
             return []
-        recorded = intact_records(layout.latest, recorded_at(store, deleted))
+        recorded = intact_records(layout.latest, _store().recorded_at(store, deleted))
     if not recorded:
         return []
     asked, answered = os.path.join(layout.work, "probe.list"), os.path.join(layout.work, "probe.ids")
@@ -142,7 +152,7 @@ def find_and_link(job: Job, layout: Layout, log: logging.Logger, delete_list: st
     removed to make room for rsync and copied as without this."""
     try:
         return _find_and_link(job, layout, log, delete_list, copy_list)
-    except (OSError, sqlite3.Error) as error:
+    except _trouble() as error:
         log.debug("moved files: not linked this time (%s): new files are copied", error)
         _remove(_final_copies(copy_list))
         return MovedFiles()
@@ -250,39 +260,39 @@ def remember(job: Job, layout: Layout, log: logging.Logger, changes: Optional[Ch
     (every row is forgotten). `complete`: the transfer succeeded (only then is
     backup.latest recorded in full the first time). An hourly run that changed nothing
     does not even open the store (once it exists)."""
-    if changes is not None and not changes.anything and os.path.exists(store_path(layout)):
+    if changes is not None and not changes.anything and os.path.exists(layout.source_ids):
         _remove(changes.identities or "")
         return
     try:
         _remember(job, layout, log, changes, complete)
-    except (OSError, sqlite3.Error) as error:  # a full disk: the store only makes runs cheaper
+    except _trouble() as error:  # a full disk: the store only makes runs cheaper
         log.debug("moved files: the store of moved files was not updated (%s)", error)
 
 
 def _remember(job: Job, layout: Layout, log: logging.Logger, changes: Optional[Changes],
               complete: bool) -> None:
-    with opened_store(layout, log) as store:
+    with _store().opened_store(layout, log) as store:
         if store is None:
             return
         if changes is None:
-            forget_all(store)
+            _store().forget_all(store)
         else:
             _learn(store, job, layout, changes)
-        if complete and fact(store, "filled") is None:
+        if complete and _store().fact(store, "filled") is None:
             _fill(store, job, layout, log)
 
 
 def _learn(store, job: Job, layout: Layout, changes: Changes) -> None:
     lists = changes.lists
-    forget(store, (entry[1:] for entry in read_list(lists["delete"])), below=True)
-    forget(store, (entry[1:] for entry in read_list(lists["copy"])))
-    forget(store, (name for index, name in enumerate(read_list(lists["links"])) if index % 2 == 0))
+    _store().forget(store, (entry[1:] for entry in read_list(lists["delete"])), below=True)
+    _store().forget(store, (entry[1:] for entry in read_list(lists["copy"])))
+    _store().forget(store, (name for index, name in enumerate(read_list(lists["links"])) if index % 2 == 0))
     times_kept = keeps_times(job.rsync_options)
     if changes.identities is not None:
-        record(store, rows_of_copies(layout.latest, read_identities(changes.identities), times_kept))
+        _store().record(store, rows_of_copies(layout.latest, read_identities(changes.identities), times_kept))
         _remove(changes.identities)
     moves = changes.moved.kept + changes.moved.recopied
-    record(store, rows_of_copies(layout.latest, ((move.new, move.old.source) for move in moves),
+    _store().record(store, rows_of_copies(layout.latest, ((move.new, move.old.source) for move in moves),
                                  times_kept))
 
 
@@ -291,7 +301,7 @@ def _fill(store, job: Job, layout: Layout, log: logging.Logger) -> None:
     the share's file at its path (the share is walked once, in a child)."""
     if not keeps_times(job.rsync_options):
         return  # a copy's time is not the share's: nothing tells which file it came from
-    failed_at = fact(store, "fill_failed_at")
+    failed_at = _store().fact(store, "fill_failed_at")
     if failed_at is not None and time.time() - float(failed_at) < FILL_RETRY_AFTER:
         return
     walked = os.path.join(layout.work, "share.ids")
@@ -299,11 +309,11 @@ def _fill(store, job: Job, layout: Layout, log: logging.Logger) -> None:
         if not walk_share(job.source, walked, max(job.source_timeout, 60.0)):
             log.debug("moved files: backup.latest could not be recorded this time (the share's "
                       "inode numbers do not last, or it was slow)")
-            set_fact(store, "fill_failed_at", f"{time.time():.0f}")
+            _store().set_fact(store, "fill_failed_at", f"{time.time():.0f}")
             return
-        record(store, rows_of_copies(layout.latest, read_identities(walked), True))
-        set_fact(store, "filled", "1")
-        set_fact(store, "fill_failed_at", None)
+        _store().record(store, rows_of_copies(layout.latest, read_identities(walked), True))
+        _store().set_fact(store, "filled", "1")
+        _store().set_fact(store, "fill_failed_at", None)
     finally:
         if os.path.exists(walked):
             os.unlink(walked)

@@ -12,7 +12,8 @@ from vhpi.act.checkpoints import checkpoint
 from vhpi.act.destination import (destination_gone, destination_problem, prepare_destination,
                                   remember_destination)
 from vhpi.act.filesystem import hard_link_problem
-from vhpi.act.head_start import HeadStart, abandon_head_start, start_head_start, take_head_start, wait_for_head_start
+from vhpi.act.head_start import (Early, abandon_head_start, start_head_start, start_recycle_look, take_head_start,
+                                 take_look, wait_for_head_start)
 from vhpi.act.host_check import host_answers
 from vhpi.act.layout import Layout
 from vhpi.act.privacy import keep_private
@@ -27,7 +28,7 @@ from vhpi.act.tree_edit import remove_tree
 from vhpi.actions.run_context import JobFailed, Run
 from vhpi.config.model import Job
 from vhpi.decide.outcome import JobResult, Outcome
-from vhpi.decide.snapshot_names import LATEST_NAME, snapshot_numbers
+from vhpi.decide.snapshot_names import LATEST_NAME, snapshot_name, snapshot_numbers
 from vhpi.decide.units import format_moment, human_bytes
 
 
@@ -73,17 +74,21 @@ def copy_and_rotate(job: Job, layout: Layout, device: int, due: List[str],
 
 
 def _head_start_if_useful(layout: Layout, job: Job, interval: str, shared: bool,
-                          run: Run) -> Optional[HeadStart]:
+                          run: Run) -> Optional[Early]:
     """Start linking `interval`'s new tree early (vhpi.act.head_start) when it will be a
-    cp -al of a backup.latest that snapshots share and the disk has room to spare; on a
+    cp -al of a backup.latest that snapshots share, or looking for how the snapshot it will
+    be recycled from differs from backup.latest, when the disk has room to spare; on a
     nearly full disk nothing runs beside the transfer: it gets the last inodes."""
-    if shared and _recyclable(layout, job, interval) is None and has_room_to_recycle(layout):
+    if not shared or not has_room_to_recycle(layout):
+        return None
+    oldest = _recyclable(layout, job, interval)
+    if oldest is None:
         return start_head_start(layout, interval, run.log)
-    return None
+    return start_recycle_look(layout, interval, oldest, run.log)
 
 
 def _make_snapshots(layout: Layout, job: Job, device: int, due: List[str], times: Dict[str, float],
-                    run: Run, head: Optional[HeadStart], changed: bool,
+                    run: Run, head: Optional[Early], changed: bool,
                     progress: Optional[TerminalProgress]) -> None:
     """Make and place each due interval's new snapshot, shortest interval first; `changed`:
     the transfer changed backup.latest (an early tree must then be brought up to date)."""
@@ -94,11 +99,11 @@ def _make_snapshots(layout: Layout, job: Job, device: int, due: List[str], times
         if progress:
             progress.say(f"job {job.name}: making the {interval} snapshot")
         early = take_head_start(head, interval, layout.latest, changed, run.log)
-        times = _new_snapshot(layout, job, interval, times, run, early)
+        times = _new_snapshot(layout, job, interval, times, run, early, head, changed)
 
 
 def _update_latest_checked(job: Job, layout: Layout, device: int, label: str, run: Run,
-                           shared: bool, head: Optional[HeadStart],
+                           shared: bool, head: Optional[Early],
                            progress: Optional[TerminalProgress]) -> TransferReport:
     """Run the transfer and check the source and destination are still there; return the
     report (raises JobFailed, before anything is rotated, when the backup is not complete)."""
@@ -173,16 +178,21 @@ def _recyclable(layout: Layout, job: Job, interval: str) -> Optional[int]:
 
 
 def _new_snapshot(layout: Layout, job: Job, interval: str, times: Dict[str, float], run: Run,
-                  early: Optional[str] = None) -> Dict[str, float]:
+                  early: Optional[str] = None, head: Optional[Early] = None,
+                  changed: bool = True) -> Dict[str, float]:
     """Make the new `<interval>.0`: from `early`, an up-to-date tree linked while rsync ran
     (vhpi.act.head_start), when there is one; else by recycling the snapshot the rotation
-    drops, when there is one (and room); else by hard-linking a fresh tree."""
+    drops, when there is one (and room), visiting only the folders `head` found to differ
+    while rsync looked when the transfer `changed` nothing (vhpi.act.head_start.take_look);
+    else by hard-linking a fresh tree."""
     try:
         oldest = _recyclable(layout, job, interval) if early is None else None
         if early is not None:
             ready = declare_ready(layout, early, interval, run.now)
         elif oldest is not None and has_room_to_recycle(layout):
-            ready = recycle_oldest(layout, interval, oldest, run.now, run.log)
+            expiring = layout.snapshot(snapshot_name(interval, oldest))
+            ready = recycle_oldest(layout, interval, oldest, run.now, run.log,
+                                   take_look(head, interval, expiring, changed))
         else:
             ready = link_tree(layout, interval, run.now, run.log)
     except SnapshotError as error:
