@@ -42,29 +42,24 @@ def birth_time_ns(name: Union[str, bytes], dir_fd: Optional[int] = None) -> Opti
     """Given a path (relative to the open folder `dir_fd` when given; symlinks are not
     followed), return its birth time in nanoseconds, or None when it is not known (raises
     OSError when the path cannot be looked at)."""
-    function = _statx_function()
-    if function is None:
-        return None
-    import ctypes
-    buffer = ctypes.create_string_buffer(_STATX_SIZE)
-    path = os.fsencode(name)
-    if function(-100 if dir_fd is None else dir_fd, path, AT_SYMLINK_NOFOLLOW, STATX_BTIME,
-                buffer) != 0:
-        number = ctypes.get_errno()
-        raise OSError(number, os.strerror(number), name)
-    return _btime_of(buffer.raw)
+    return _birth_time(-100 if dir_fd is None else dir_fd, os.fsencode(name), AT_SYMLINK_NOFOLLOW)
 
 
 def fd_birth_time_ns(fd: int) -> Optional[int]:
     """Return the birth time in nanoseconds of the open file `fd`, or None when unknown."""
+    return _birth_time(fd, b"", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)
+
+
+def _birth_time(dir_fd: int, path: bytes, flags: int) -> Optional[int]:
+    """statx(dir_fd, path, flags, STATX_BTIME): the birth time in ns, or None (raises OSError)."""
     function = _statx_function()
     if function is None:
         return None
     import ctypes
     buffer = ctypes.create_string_buffer(_STATX_SIZE)
-    if function(fd, b"", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BTIME, buffer) != 0:
+    if function(dir_fd, path, flags, STATX_BTIME, buffer) != 0:
         number = ctypes.get_errno()
-        raise OSError(number, os.strerror(number))
+        raise OSError(number, os.strerror(number), os.fsdecode(path) or None)
     return _btime_of(buffer.raw)
 
 

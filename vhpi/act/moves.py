@@ -18,7 +18,6 @@ from vhpi.act.filesystem import filesystem_of
 from vhpi.act.latest_names import make_folder, replace_with_copy
 from vhpi.act.pinned import open_below, parent_of, read_list
 from vhpi.act.processes import ChildFailed, Ending, run_in_child
-from vhpi.act.tree_edit import _open_parent
 from vhpi.decide.moves import Move, Recorded, SourceId, identity_is_stable, relative_device, still_the_copy
 
 _ID_FIELDS = 6
@@ -48,10 +47,10 @@ def _close_quietly(out: BinaryIO) -> None:
 
 
 def read_identities(path: str) -> Iterator[Tuple[bytes, SourceId]]:
-    """Yield the (entry, SourceId) records of a file write_identity made (read in chunks)."""
+    """Yield the (entry, SourceId) records of a file write_identity made (read in chunks;
+    a record cut short at the end is left out)."""
     fields = read_list(path)
-    for entry in fields:
-        device, inode, birth, size, mtime = (next(fields) for _ in range(_ID_FIELDS - 1))
+    for entry, device, inode, birth, size, mtime in zip(*[fields] * _ID_FIELDS):
         yield entry, SourceId(int(device), int(inode), int(birth) if birth else None,
                               int(size), int(mtime))
 
@@ -241,17 +240,14 @@ def link_moves(latest: str, moves: Sequence[Move]) -> List[Move]:
 
 def unlink_names(latest: str, entries: Iterable[bytes]) -> None:
     """Take the given names of regular files out of backup.latest (their inodes stay)."""
-    for entry in entries:
-        try:
-            fd, name = _open_parent(latest, entry)
-        except OSError:
-            continue
-        try:
-            os.unlink(name, dir_fd=fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+    with OpenParents(latest) as parents:
+        for entry in entries:
+            found = parents.of(entry)
+            try:
+                if found is not None:
+                    os.unlink(found[1], dir_fd=found[0])
+            except OSError:
+                pass
 
 
 def copy_from_disk(latest: str, work: str, entries: Iterable[bytes]) -> None:

@@ -92,6 +92,12 @@ def read_list(path: str) -> Iterator[bytes]:
             yield from complete
 
 
+def read_pairs(path: str) -> Iterator[Tuple[bytes, bytes]]:
+    """Yield the entries of a list file two by two (name, target)."""
+    names = read_list(path)
+    return zip(names, names)
+
+
 def passes(entries: Iterable[bytes], list_path: str) -> Iterator[Tuple[bytes, ...]]:
     """Given entries whose parents all have one depth (in rsync's order, which keeps a
     folder's entries together), write each pass's entries to `list_path` (NUL-separated)

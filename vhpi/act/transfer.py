@@ -10,14 +10,14 @@ import stat
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import BinaryIO, Callable, Dict, List, Optional, Sequence, Tuple
 
 from vhpi.act.checkpoints import checkpoint
 from vhpi.act.latest_names import (entry_facts, folder_times, link_name, make_folder,
                                    restore_folder_times)
 from vhpi.act.layout import Layout
 from vhpi.act.pinned import (build_shadow, depth_of, parent_of, passes, pin_parents, read_facts,
-                             read_list, root_reader)
+                             read_list, read_pairs, root_reader)
 from vhpi.act.processes import ChildFailed, Ending, Limits, run_in_child
 from vhpi.act.rsync_pass import RsyncRun, run_rsync
 from vhpi.act.progress import TerminalProgress
@@ -89,11 +89,6 @@ class _ItemLists:
     def close(self) -> None:
         for handle in self.files.values():
             handle.close()
-
-
-def _read_pairs(path: str) -> Iterator[Tuple[bytes, bytes]]:
-    names = read_list(path)
-    return zip(names, names)
 
 
 def _choose_in_child(source: bytes, code: bytes, splits: List[LinkSplit]) -> int:
@@ -296,7 +291,7 @@ def _untouched_parents(lists: _ItemLists) -> set:
     not copy (they are not listed): they must keep their times (b'' is the top folder)."""
     parents = {parent_of(entry[1:]) for name in ("delete", "copy")
                for entry in read_list(lists.paths[name])}
-    parents.update(parent_of(name) for name, _ in _read_pairs(lists.paths["links"]))
+    parents.update(parent_of(name) for name, _ in read_pairs(lists.paths["links"]))
     parents.difference_update(entry[1:] for entry in read_list(lists.paths["copy"])
                               if entry[:1] == b"d")
     if lists.counts["root"]:
@@ -315,7 +310,7 @@ def _prepare_names(lists: _ItemLists, latest: str) -> None:
             make_folder(latest, entry[1:])
         else:
             remove_entry(latest, entry[1:], is_dir=False)
-    for name, _ in _read_pairs(lists.paths["links"]):
+    for name, _ in read_pairs(lists.paths["links"]):
         remove_entry(latest, name, is_dir=False)
 
 
@@ -323,7 +318,7 @@ def _link_names(lists: _ItemLists, latest: str) -> int:
     """Give the new names of hard-linked groups the inode their target has in backup.latest;
     return how many targets were not there (they vanished from the copy)."""
     missing = 0
-    for name, target in _read_pairs(lists.paths["links"]):
+    for name, target in read_pairs(lists.paths["links"]):
         missing += not link_name(latest, name, target)
     return missing
 

@@ -31,7 +31,7 @@ from typing import BinaryIO, Dict, List, Optional, Sequence
 from vhpi.act.layout import Layout
 from vhpi.act.moves import (copy_from_disk, intact_records, link_moves, probe_share,
                             read_identities, rows_of_copies, unlink_names, walk_share)
-from vhpi.act.pinned import list_line, read_list
+from vhpi.act.pinned import list_line, read_list, read_pairs
 from vhpi.act.processes import Limits
 from vhpi.act.rsync_pass import run_rsync
 from vhpi.config.model import Job
@@ -105,10 +105,11 @@ def _write_without(source_list: str, target: str, leave_out: set) -> None:
 def _candidate_moves(job: Job, layout: Layout, log: logging.Logger, deleted: List[bytes],
                      added: List[bytes]) -> List[Move]:
     """The moves among the deleted and added files, checked against backup.latest."""
-    with _store().opened_store(layout, log) as store:
+    source_ids = _store()
+    with source_ids.opened_store(layout, log) as store:
         if store is None:
             return []
-        recorded = intact_records(layout.latest, _store().recorded_at(store, deleted))
+        recorded = intact_records(layout.latest, source_ids.recorded_at(store, deleted))
     if not recorded:
         return []
     asked, answered = os.path.join(layout.work, "probe.list"), os.path.join(layout.work, "probe.ids")
@@ -120,9 +121,8 @@ def _candidate_moves(job: Job, layout: Layout, log: logging.Logger, deleted: Lis
             return []
         return find_moves(recorded, read_identities(answered))
     finally:
-        for path in (asked, answered):
-            if os.path.exists(path):
-                os.unlink(path)
+        _remove(asked)
+        _remove(answered)
 
 
 def _differing(job: Job, layout: Layout, log: logging.Logger, linked: List[Move]) -> Optional[set]:
@@ -180,7 +180,10 @@ def _find_and_link(job: Job, layout: Layout, log: logging.Logger, delete_list: s
     return moved
 
 
-def _remove(path: str) -> None:
+def _remove(path: Optional[str]) -> None:
+    """Remove the work file `path` if it is there (None: there is none)."""
+    if path is None:
+        return
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -244,13 +247,15 @@ def open_identities(layout: Layout) -> Optional[BinaryIO]:
 def close_identities(handle: Optional[BinaryIO]) -> Optional[str]:
     """Close the file open_identities gave; return its path, or None when it was not
     written whole (it is then removed)."""
-    if handle is not None and not handle.closed:
+    if handle is None:
+        return None
+    if not handle.closed:
         try:
             handle.close()
             return handle.name
         except OSError:
             pass
-    _remove(handle.name if handle is not None else "")
+    _remove(handle.name)
     return None
 
 
@@ -261,7 +266,7 @@ def remember(job: Job, layout: Layout, log: logging.Logger, changes: Optional[Ch
     backup.latest recorded in full the first time). An hourly run that changed nothing
     does not even open the store (once it exists)."""
     if changes is not None and not changes.anything and os.path.exists(layout.source_ids):
-        _remove(changes.identities or "")
+        _remove(changes.identities)
         return
     try:
         _remember(job, layout, log, changes, complete)
@@ -271,37 +276,41 @@ def remember(job: Job, layout: Layout, log: logging.Logger, changes: Optional[Ch
 
 def _remember(job: Job, layout: Layout, log: logging.Logger, changes: Optional[Changes],
               complete: bool) -> None:
-    with _store().opened_store(layout, log) as store:
+    source_ids = _store()
+    with source_ids.opened_store(layout, log) as store:
         if store is None:
             return
         if changes is None:
-            _store().forget_all(store)
+            source_ids.forget_all(store)
         else:
-            _learn(store, job, layout, changes)
-        if complete and _store().fact(store, "filled") is None:
-            _fill(store, job, layout, log)
+            _learn(source_ids, store, job, layout, changes)
+        if complete and source_ids.fact(store, "filled") is None:
+            _fill(source_ids, store, job, layout, log)
 
 
-def _learn(store, job: Job, layout: Layout, changes: Changes) -> None:
+def _learn(source_ids, store, job: Job, layout: Layout, changes: Changes) -> None:
+    """Tell the store what the transfer deleted, copied and linked."""
     lists = changes.lists
-    _store().forget(store, (entry[1:] for entry in read_list(lists["delete"])), below=True)
-    _store().forget(store, (entry[1:] for entry in read_list(lists["copy"])))
-    _store().forget(store, (name for index, name in enumerate(read_list(lists["links"])) if index % 2 == 0))
+    source_ids.forget(store, (entry[1:] for entry in read_list(lists["delete"])), below=True)
+    source_ids.forget(store, (entry[1:] for entry in read_list(lists["copy"])))
+    source_ids.forget(store, (name for name, _ in read_pairs(lists["links"])))
     times_kept = keeps_times(job.rsync_options)
     if changes.identities is not None:
-        _store().record(store, rows_of_copies(layout.latest, read_identities(changes.identities), times_kept))
+        source_ids.record(store, rows_of_copies(layout.latest, read_identities(changes.identities),
+                                                times_kept))
         _remove(changes.identities)
     moves = changes.moved.kept + changes.moved.recopied
-    _store().record(store, rows_of_copies(layout.latest, ((move.new, move.old.source) for move in moves),
-                                 times_kept))
+    source_ids.record(store, rows_of_copies(layout.latest,
+                                            ((move.new, move.old.source) for move in moves),
+                                            times_kept))
 
 
-def _fill(store, job: Job, layout: Layout, log: logging.Logger) -> None:
+def _fill(source_ids, store, job: Job, layout: Layout, log: logging.Logger) -> None:
     """Record every file of backup.latest whose size and modification time are those of
     the share's file at its path (the share is walked once, in a child)."""
     if not keeps_times(job.rsync_options):
         return  # a copy's time is not the share's: nothing tells which file it came from
-    failed_at = _store().fact(store, "fill_failed_at")
+    failed_at = source_ids.fact(store, "fill_failed_at")
     if failed_at is not None and time.time() - float(failed_at) < FILL_RETRY_AFTER:
         return
     walked = os.path.join(layout.work, "share.ids")
@@ -309,11 +318,10 @@ def _fill(store, job: Job, layout: Layout, log: logging.Logger) -> None:
         if not walk_share(job.source, walked, max(job.source_timeout, 60.0)):
             log.debug("moved files: backup.latest could not be recorded this time (the share's "
                       "inode numbers do not last, or it was slow)")
-            _store().set_fact(store, "fill_failed_at", f"{time.time():.0f}")
+            source_ids.set_fact(store, "fill_failed_at", f"{time.time():.0f}")
             return
-        _store().record(store, rows_of_copies(layout.latest, read_identities(walked), True))
-        _store().set_fact(store, "filled", "1")
-        _store().set_fact(store, "fill_failed_at", None)
+        source_ids.record(store, rows_of_copies(layout.latest, read_identities(walked), True))
+        source_ids.set_fact(store, "filled", "1")
+        source_ids.set_fact(store, "fill_failed_at", None)
     finally:
-        if os.path.exists(walked):
-            os.unlink(walked)
+        _remove(walked)
