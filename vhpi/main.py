@@ -36,6 +36,7 @@ COMMANDS = {
     "restore": ("restore", "run_restore", "copy a file or folder back from a snapshot"),
     "versions": ("versions", "run_versions", "each distinct version of a file or folder, oldest first"),
     "dedup": ("dedup", "run_dedup", "store identical files once: hard-link them across snapshots"),
+    "verify": ("verify", "run_verify", "re-read the backups and compare them with their checksums"),
 }
 
 
@@ -47,7 +48,7 @@ def _add_command_parsers(parser: argparse.ArgumentParser) -> None:
     for sub in made.values():
         sub.add_argument("--config", default=argparse.SUPPRESS,
                          help="config file (default: ~/.very_hungry_pi/config.yaml)")
-    for name in ("status", "list", "diff", "du", "check", "versions", "dedup"):
+    for name in ("status", "list", "diff", "du", "check", "versions", "dedup", "verify"):
         made[name].add_argument("--json", action="store_true", help="print JSON for scripts")
     made["list"].add_argument("job", nargs="?", help="the job's name (may be left out with one job)")
     made["diff"].add_argument("names", nargs="+", metavar="[JOB] A B",
@@ -74,6 +75,15 @@ def _add_storage_parsers(made: dict) -> None:
                                                       "(default: every job)")
     made["dedup"].add_argument("--dry-run", action="store_true",
                                help="say what would be linked; change nothing")
+    verify = made["verify"]
+    verify.add_argument("job", nargs="?", help="only this job (default: every job)")
+    verify.add_argument("snapshot", nargs="?", help="only this snapshot, such as daily.3 "
+                                                    "(default: every snapshot)")
+    verify.add_argument("--source", action="store_true",
+                        help="compare the newest snapshot (or SNAPSHOT) with the share by content")
+    verify.add_argument("--all", action="store_true", help="with --source: every file, not a sample")
+    verify.add_argument("--sample", type=int, default=200, metavar="N",
+                        help="with --source: how many files to compare (default 200)")
 
 
 def build_parser() -> argparse.ArgumentParser:

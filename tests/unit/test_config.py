@@ -87,7 +87,7 @@ def test_example_config_loads_with_paths_relative_to_its_folder(tmp_path, monkey
             excludes=(),   # the example's exclude lists and patterns are comments
             keep_counts={"hourly": 0, "six-hourly": 0, "daily": 7, "weekly": 4, "monthly": 6,
                          "yearly": 6},
-            warnings=()),))
+            warnings=(), scrub_every=30 * 86400),))  # the template scrubs every 30 days
 
 
 def test_example_config_active_intervals():
@@ -232,7 +232,7 @@ def test_unknown_app_key_with_did_you_mean():
 def test_unknown_app_key_without_a_close_match():
     raw = config()
     raw["app_cfg"]["colour"] = "blue"
-    assert problems(raw) == ["app_cfg.colour: unknown key (known keys: exclude_lib, intervals, hooks, healthcheck_url, source_timeout, stale_after, snapshot_group)"]
+    assert problems(raw) == ["app_cfg.colour: unknown key (known keys: exclude_lib, intervals, hooks, healthcheck_url, source_timeout, stale_after, snapshot_group, scrub_every)"]
 
 
 @pytest.mark.parametrize("intervals, expected", [
@@ -317,7 +317,7 @@ def test_unknown_job_key_misspelt_snapshots():
 def test_unknown_job_key_without_a_close_match():
     assert problems(config(job(colour="red"))) == [
         "jobs_cfg[0].colour: unknown key (known keys: name, source_ip, rsync_src, rsync_dest, "
-        "rsync_options, exclude_lists, excludes, snapshots, hooks, healthcheck_url, source_timeout, stale_after, snapshot_group)"]
+        "rsync_options, exclude_lists, excludes, snapshots, hooks, healthcheck_url, source_timeout, stale_after, snapshot_group, scrub_every)"]
 
 
 @pytest.mark.parametrize("key", ["source_ip", "rsync_src", "rsync_dest", "snapshots"])
@@ -513,7 +513,7 @@ def test_several_problems_reported_at_once():
         ],
     }
     assert problems(raw) == [
-        "app_cfg.extra: unknown key (known keys: exclude_lib, intervals, hooks, healthcheck_url, source_timeout, stale_after, snapshot_group)",
+        "app_cfg.extra: unknown key (known keys: exclude_lib, intervals, hooks, healthcheck_url, source_timeout, stale_after, snapshot_group, scrub_every)",
         f"app_cfg.intervals.da.ily: {INTERVAL_NAME_RULE}, got 'da.ily'",
         "app_cfg.intervals.weekly: must be a whole number of seconds >= 1, got True",
         "app_cfg.exclude_lib.std: must be a list of exclude patterns, got 'not-a-list'",

@@ -23,7 +23,7 @@ from typing import Optional, Tuple
 CHECKPOINTS = (
     "locked", "recovered", "rsync-started", "rsync-line", "rsync-done", "unlinked",
     "copied", "cp-started", "linked", "ready", "dropped", "renamed", "state-written", "placed",
-    "job-done",
+    "checksums-recorded", "job-done",
 )
 
 

@@ -18,6 +18,15 @@ commit() every few hundred records (one transaction per batch, not per file).
 API: open_index(destination) -> connection (None in read_only mode when there is no index),
 look_up(index, facts) -> sha256 or None, record(index, facts, sha256, when), forget(index,
 ino), commit(index), close(index).
+
+Inode numbers and crashes: a backup run records the checksums of the inodes it made after
+they are on the disk (after the run's sync), in one transaction. Before its transfer it
+marks the index "adding" (a durable commit), and clears the mark with that transaction. A
+run killed in between leaves new inodes without records, and such an inode may have the
+number of a deleted one whose record is still here: where the file system keeps birth
+times the record's birth time tells them apart; a record without one (a file system that
+keeps none) cannot, so the next run that finds the mark drops every such record
+(begin_adding). A dropped record only means the file is hashed afresh by the next verify.
 """
 
 from __future__ import annotations
@@ -30,6 +39,10 @@ FILE_NAME = "content.sqlite3"
 SCHEMA = """CREATE TABLE IF NOT EXISTS inodes (
     ino INTEGER PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     birth_ns INTEGER, sha256 BLOB NOT NULL, hashed_at REAL NOT NULL)"""
+META_SCHEMA = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)"
+ADDING = "adding_since"
+#: How long a writer waits for another one (a backup run and a verify at once), in seconds.
+BUSY_TIMEOUT = 60.0
 
 
 class Facts(NamedTuple):
@@ -55,14 +68,45 @@ def open_index(destination: str, read_only: bool = False) -> Optional[sqlite3.Co
     if read_only:
         if not os.path.exists(path):
             return None
-        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level="DEFERRED")
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level="DEFERRED",
+                               timeout=BUSY_TIMEOUT)
     os.close(os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600))
-    index = sqlite3.connect(path, isolation_level="DEFERRED")
+    index = sqlite3.connect(path, isolation_level="DEFERRED", timeout=BUSY_TIMEOUT)
     index.execute("PRAGMA journal_mode=WAL")
     index.execute("PRAGMA synchronous=NORMAL")
     index.execute(SCHEMA)
+    index.execute(META_SCHEMA)
     index.commit()
     return index
+
+
+def adding_since(index: sqlite3.Connection) -> Optional[float]:
+    """Return when a backup run marked the index "adding" (see the module docstring), or None."""
+    row = index.execute("SELECT value FROM meta WHERE key = ?", (ADDING,)).fetchone()
+    return None if row is None else float(row[0])
+
+
+def begin_adding(index: sqlite3.Connection, now: float) -> int:
+    """Mark the index "adding" from `now`, durably; when a run killed before it finished
+    left the mark, first drop every record without a birth time; return how many."""
+    commit(index)
+    index.execute("PRAGMA synchronous=FULL")  # (not inside a transaction)
+    dropped = drop_weak_records(index) if adding_since(index) is not None else 0
+    index.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (ADDING, now))
+    index.commit()
+    index.execute("PRAGMA synchronous=NORMAL")
+    return dropped
+
+
+def finish_adding(index: sqlite3.Connection) -> None:
+    """Clear the "adding" mark, in the transaction of the records added (then commit it)."""
+    index.execute("DELETE FROM meta WHERE key = ?", (ADDING,))
+    index.commit()
+
+
+def drop_weak_records(index: sqlite3.Connection) -> int:
+    """Drop the records made without a birth time (in the open transaction); return how many."""
+    return index.execute("DELETE FROM inodes WHERE birth_ns IS NULL").rowcount
 
 
 def look_up(index: Optional[sqlite3.Connection], facts: Facts) -> Optional[bytes]:

@@ -56,25 +56,26 @@ class Name(NamedTuple):
     name: bytes
 
 
-def listing_path(own: str) -> str:
-    """Return the scratch listing's path in the vhpi folder `own` (DEST/.vhpi)."""
-    return os.path.join(own, FILE_NAME)
+def listing_path(own: str, file_name: str = FILE_NAME) -> str:
+    """Return the scratch listing's path in the vhpi folder `own` (DEST/.vhpi); `file_name`
+    for a listing of another command (vhpi verify's, the scrub's)."""
+    return os.path.join(own, file_name)
 
 
-def remove_listing(own: str) -> None:
+def remove_listing(own: str, file_name: str = FILE_NAME) -> None:
     """Remove a scratch listing (and its journal files) from `own`, if there."""
     for suffix in ("", "-journal", "-wal", "-shm"):
         try:
-            os.unlink(listing_path(own) + suffix)
+            os.unlink(listing_path(own, file_name) + suffix)
         except FileNotFoundError:
             pass
 
 
-def new_listing(own: str) -> sqlite3.Connection:
+def new_listing(own: str, file_name: str = FILE_NAME) -> sqlite3.Connection:
     """Make an empty scratch listing in `own`; return it open. No journal, no syncs: a
-    killed dedup's listing is thrown away."""
-    remove_listing(own)
-    path = listing_path(own)
+    killed command's listing is thrown away."""
+    remove_listing(own, file_name)
+    path = listing_path(own, file_name)
     os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600))
     listing = sqlite3.connect(path, isolation_level="DEFERRED")
     listing.execute("PRAGMA journal_mode=OFF")
@@ -85,15 +86,16 @@ def new_listing(own: str) -> sqlite3.Connection:
     return listing
 
 
-def _file_rows(fd: int, names: Sequence[bytes]) -> Iterator[Tuple[bytes, os.stat_result]]:
-    """Yield (name, lstat) for the regular files of at least MIN_SIZE among `names` in the
-    open folder `fd` (a name gone meanwhile is passed over)."""
+def _file_rows(fd: int, names: Sequence[bytes],
+               min_size: int) -> Iterator[Tuple[bytes, os.stat_result]]:
+    """Yield (name, lstat) for the regular files of at least `min_size` bytes among `names`
+    in the open folder `fd` (a name gone meanwhile is passed over)."""
     for name in names:
         try:
             info = os.lstat(name, dir_fd=fd)
         except OSError:
             continue
-        if stat.S_ISREG(info.st_mode) and info.st_size >= MIN_SIZE:
+        if stat.S_ISREG(info.st_mode) and info.st_size >= min_size:
             yield name, info
 
 
@@ -111,9 +113,11 @@ def _add_folder(listing: sqlite3.Connection, tree: Tree, top_ino: int, below: by
           info.st_ctime_ns, info.st_nlink, info.st_blocks * 512) for _, info in files])
 
 
-def list_tree(listing: sqlite3.Connection, tree: Tree, problem: Problem) -> int:
-    """Add every candidate-sized regular file below the snapshot `tree` to `listing`;
-    return how many names were added. Folders that cannot be read go to `problem`."""
+def list_tree(listing: sqlite3.Connection, tree: Tree, problem: Problem,
+              min_size: int = MIN_SIZE) -> int:
+    """Add every regular file of at least `min_size` bytes (by default dedup's candidate
+    size) below the snapshot `tree` to `listing`; return how many names were added.
+    Folders that cannot be read go to `problem`."""
     added = 0
     try:
         walk = OpenPath.open(os.path.join(tree.root, tree.name), follow=False)
@@ -123,7 +127,8 @@ def list_tree(listing: sqlite3.Connection, tree: Tree, problem: Problem) -> int:
     with walk:
         top_ino = os.fstat(walk.fd).st_ino
         for entries in walk_tree(walk, problem):
-            files = list(_file_rows(walk.fd, [entry.name for entry in entries if entry.kind == FILE]))
+            files = list(_file_rows(walk.fd, [entry.name for entry in entries if entry.kind == FILE],
+                                    min_size))
             if files:
                 _add_folder(listing, tree, top_ino, walk.path, files)
                 added += len(files)
@@ -182,6 +187,30 @@ def duplicate_rows(listing: sqlite3.Connection) -> Iterator[tuple]:
         "attrs, ino")
     for row in cursor:
         yield tuple(row[:7]), row[7], row[8], row[9], row[10], row[11]
+
+
+_BY_INODE = (
+    "SELECT i.ino, i.size, i.mtime_ns, f.dest, f.top, f.top_ino, f.below, n.name FROM inodes i "
+    "JOIN names n ON n.rowid = (SELECT rowid FROM names WHERE ino = i.ino LIMIT 1) "
+    "JOIN folders f ON f.id = n.folder WHERE i.ino > ? ORDER BY i.ino LIMIT ?")
+
+
+def by_inode(listing: sqlite3.Connection, after: int = 0) -> Iterator[Tuple[int, int, int, Name]]:
+    """Yield (ino, size, mtime_ns, one Name of it) of every inode above number `after`, in
+    inode order (close to the order on an ext4 disk), a page at a time (needs
+    finish_listing's index)."""
+    while True:
+        page = listing.execute(_BY_INODE, (after, PAGE)).fetchall()
+        for ino, size, mtime_ns, *name in page:
+            yield ino, size, mtime_ns, Name(*name)
+        if len(page) < PAGE:
+            return
+        after = page[-1][0]
+
+
+def total_bytes(listing: sqlite3.Connection) -> int:
+    """Return the bytes of every inode the listing holds (each counted once)."""
+    return listing.execute("SELECT COALESCE(SUM(size), 0) FROM inodes").fetchone()[0]
 
 
 def count_inodes(listing: sqlite3.Connection) -> int:

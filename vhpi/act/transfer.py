@@ -26,6 +26,7 @@ from vhpi.act.tree_edit import remove_entry, remove_tree
 from vhpi.act.transfer_moves import (Changes, MovedFiles, after_room_is_made, clear_leftovers,
                                      close_identities, find_and_link, open_identities, remember)
 from vhpi.act.moves import write_identity
+from vhpi.act.new_checksums import keep_everything, new_files_path
 from vhpi.config.model import Job
 from vhpi.decide.itemize import (Item, LinkSplit, SplitChooser, UnsafeItemPath)
 from vhpi.decide.copy_check import copied_from_elsewhere
@@ -167,6 +168,8 @@ def _mirror_in_one_pass(job: Job, layout: Layout, log: logging.Logger, report: T
     outcome = _stalled(job, copied) or classify_exit(copied.code, copied.tail,
                                                      copied.failed(job.source, layout.latest))
     remember(job, layout, log, None, outcome.ok)
+    if outcome.ok:
+        keep_everything(layout)
     return outcome
 
 
@@ -401,8 +404,11 @@ def _mirror_in_two_passes(job: Job, layout: Layout, log: logging.Logger, report:
     before_changes()
     if outcome.ok:
         outcome = _apply_lists(job, layout, log, report, progress, lists, outcome)
+    if outcome.ok:  # the names rsync wrote: their inodes get checksums (vhpi.act.new_checksums)
+        os.replace(lists.paths["copy"], new_files_path(layout))
     for path in lists.paths.values():
-        os.unlink(path)
+        if os.path.exists(path):
+            os.unlink(path)
     return outcome
 
 

@@ -16,6 +16,7 @@ from vhpi.act.head_start import (Early, abandon_head_start, start_head_start, st
                                  take_look, wait_for_head_start)
 from vhpi.act.host_check import host_answers
 from vhpi.act.layout import Layout
+from vhpi.act.new_checksums import record_new_files, start_adding
 from vhpi.act.privacy import keep_private
 from vhpi.act.progress import TerminalProgress, progress_for
 from vhpi.act.snapshots import (SnapshotError, declare_ready, discard_unfinished, drop_is_pending, empty_trash,
@@ -57,13 +58,20 @@ def copy_and_rotate(job: Job, layout: Layout, device: int, due: List[str],
     shared = _may_share_inodes(layout)
     head = _head_start_if_useful(layout, job, due[0], shared, run)
     progress = progress_for(job.name)
+    index = start_adding(layout, run.log)
     try:
         if progress:
             progress.say(f"job {job.name}: looking for changes")
         report = _update_latest_checked(job, layout, device, label, run, shared, head, progress)
         _make_snapshots(layout, job, device, due, times, run, head, bool(report.changed or report.deleted),
                         progress)
+        if progress:
+            progress.say(f"job {job.name}: recording the checksums of the new files")
+        _record_checksums(index, layout, job, run)
+        index = None
     finally:
+        if index is not None:
+            index.close()  # the "adding" mark stays: see vhpi.act.content_index
         abandon_head_start(head)
         if progress:
             progress.clear()
@@ -71,6 +79,15 @@ def copy_and_rotate(job: Job, layout: Layout, device: int, due: List[str],
     empty_trash(layout, run.log)
     checkpoint("job-done")
     return JobResult(Outcome.OK, f"{label}; done: {_transfer_summary(report)}")
+
+
+def _record_checksums(index, layout: Layout, job: Job, run: Run) -> None:
+    """Record the checksums of the run's new files (vhpi.act.new_checksums), in debug.log."""
+    recorded = record_new_files(index, layout, run.log)
+    checkpoint("checksums-recorded")
+    if recorded is not None and recorded.files:
+        run.log.debug("job %s: recorded the checksums of %d new files (%s) in %.2f s", job.name,
+                      recorded.files, human_bytes(recorded.size), recorded.seconds)
 
 
 def _head_start_if_useful(layout: Layout, job: Job, interval: str, shared: bool,

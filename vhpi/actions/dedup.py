@@ -46,14 +46,15 @@ from vhpi.act.dedup_listing import (Name, Tree, candidates, count_inodes, duplic
 from vhpi.act.dedup_links import Facts, Item, link_batch
 from vhpi.act.dedup_repair import needs_repair, repair_after_dedup
 from vhpi.act.dedup_lock import release_locks, take_locks
+from vhpi.act.disk_groups import jobs_by_disk
 from vhpi.act.idle_priority import go_idle
 from vhpi.act.inventory import list_snapshots
 from vhpi.act.link_limit import link_limit
 from vhpi.config.model import Config, Job
 from vhpi.decide.dedup_plan import (BATCH_NAMES, BATCH_SECONDS, GroupReport, Inode, as_json,
-                                    group_by_device, link_cap, plan_moves, quiet_time,
+                                    link_cap, plan_moves, quiet_time,
                                     summary_line)
-from vhpi.decide.selection import NotFound, find_job
+from vhpi.decide.selection import NotFound
 from vhpi.logs import append_note
 
 #: How long dedup waits for a destination a backup run holds before it gives up (s).
@@ -70,7 +71,7 @@ def run_dedup(config: Config, arguments, home: str) -> int:
     """Given the config and the parsed arguments (job, dry_run, json), deduplicate each group
     of jobs sharing a disk; print a line per group (or JSON). Return 0, 1 or 2."""
     try:
-        groups, problems = _groups(config, getattr(arguments, "job", None))
+        groups, problems = jobs_by_disk(config, getattr(arguments, "job", None))
     except NotFound as error:
         print(f"vhpi dedup: {error}", file=sys.stderr)
         return 2
@@ -103,33 +104,6 @@ def _log(home: str, report: GroupReport) -> None:
         append_note(home, f"{prefix}: {summary_line(report)}")
     except OSError:
         pass
-
-
-def _usable(job: Job) -> Optional[str]:
-    """Return why the job's destination cannot be deduplicated, or None."""
-    root = job.destination
-    if not os.path.isfile(os.path.join(root, ".backup_destination")):
-        return (f"job {job.name}: {root} is not a marked backup destination (is the disk "
-                f"mounted?); skipped")
-    return None
-
-
-def _groups(config: Config, wanted: Optional[str]) -> Tuple[List[List[Job]], List[str]]:
-    """Return the groups of jobs to deduplicate (all, or the one holding job `wanted`) and
-    the problems of jobs left out. Raises NotFound for an unknown job."""
-    chosen = find_job(config, wanted) if wanted is not None else None
-    devices, problems = [], []
-    for job in config.jobs:
-        problem = _usable(job)
-        if problem is None and os.path.isdir(os.path.join(job.destination, ".vhpi")):
-            devices.append((job.name, os.stat(job.destination).st_dev))
-        elif problem is not None and (chosen is None or job is chosen):
-            problems.append(problem)
-    by_name = {job.name: job for job in config.jobs}
-    groups = [[by_name[name] for name in names] for names in group_by_device(devices)]
-    if chosen is not None:
-        groups = [group for group in groups if chosen in group]
-    return groups, problems
 
 
 def _dedup_group(config: Config, jobs: List[Job], home: str, dry_run: bool) -> GroupReport:

@@ -9,8 +9,11 @@ run looks stuck (vhpi.decide.stuck).
 
 With app_cfg.hooks or app_cfg.healthcheck_url (vhpi.actions.watch), the run that holds the
 run lock goes: before hook (exit 75: the run is skipped quietly, exit 0; other non-zero:
-exit 1 and no job runs) -> start ping -> the jobs -> after_success or after_failure ->
-success or fail ping. Without those settings none of this is imported.
+exit 1 and no job runs) -> start ping -> the jobs -> the scrub steps -> after_success or
+after_failure -> success or fail ping. Without those settings none of this is imported.
+
+After the jobs, the run that holds the run lock takes the scrub's steps (jobs with
+scrub_every: vhpi.actions.scrub); damage they find makes the run fail.
 
 A stop signal (SIGTERM, SIGINT, SIGHUP) ends the run at once: one info.log line says by
 what and during which job, the job's record says interrupted, and vhpi exits by the same
@@ -88,8 +91,19 @@ def _run_watched(config: Config, run: Run) -> int:
         return 0
     results = run_jobs(config, run)
     failed = [job.name for job, result in zip(config.jobs, results) if not result.outcome.fine]
+    if _scrub(config, run):
+        failed.append("scrub")
     watch.end(FAILED if failed else OK, run_summary(failed, len(config.jobs)))
     return 1 if failed else 0
+
+
+def _scrub(config: Config, run: Run) -> bool:
+    """Take the scrub's steps after the jobs (none configured: nothing is imported);
+    return True when damage was found."""
+    if not any(job.scrub_every for job in config.jobs):
+        return False
+    from vhpi.actions.scrub import run_scrub_steps
+    return run_scrub_steps(config, run)
 
 
 def _run(config: Config, run: Run, taken: bool) -> int:
@@ -100,7 +114,9 @@ def _run(config: Config, run: Run, taken: bool) -> int:
     checkpoint("locked")
     if config.watched():
         return _run_watched(config, run)
-    return 0 if run_is_fine(run_jobs(config, run)) else 1
+    fine = run_is_fine(run_jobs(config, run))
+    damaged = _scrub(config, run)
+    return 0 if fine and not damaged else 1
 
 
 def _stopped(log, stop: Stopped) -> None:

@@ -19,10 +19,13 @@ from vhpi.act.destination import destination_problem, known_destinations
 from vhpi.act.inventory import list_snapshots
 from vhpi.act.layout import Layout
 from vhpi.act.run_records import read_run_records
+from vhpi.act.scrub_state import read_scrub_state
 from vhpi.act.source import source_problems
 from vhpi.act.state import StateError, read_snapshot_times
+from vhpi.act.verify_state import read_verify_state
 from vhpi.config.model import Config, Job
 from vhpi.decide.due import next_due_time, stale_age, stale_limit, stale_words
+from vhpi.decide.scrub_pace import cycle_share
 from vhpi.decide.selection import Snapshot, intervals_by_length
 from vhpi.decide.stuck import Busy, busy_verdict
 from vhpi.decide.units import format_moment, human_bytes, human_duration, relative_moment
@@ -34,7 +37,8 @@ SOURCE_TIMEOUT = 3.0
 
 def run_status(config: Config, arguments: argparse.Namespace, home: str) -> int:
     """Print the status of every job; return 0 (1 when a job's last run failed, its
-    records are damaged, a run on it looks stuck, or vhpi's folder cannot be written)."""
+    records are damaged, a run on it looks stuck, a verify found damaged files, or vhpi's
+    folder cannot be written)."""
     now = time.time()
     records = read_run_records(home)
     known = known_destinations(home)
@@ -51,6 +55,7 @@ def run_status(config: Config, arguments: argparse.Namespace, home: str) -> int:
                                               for status in statuses))
     return 1 if home_problem or any(
         status["problem"] or status["stale"] or (status["last_run"] or {}).get("ok") is False
+        or status["verify"]["damage"]
         or (status["running"] or {}).get("stuck") for status in statuses) else 0
 
 
@@ -108,9 +113,42 @@ def job_status(job: Job, intervals: Dict[str, int], record: Optional[dict], now:
             "stale": None if age is None else {"age": age, "limit": limit, "has_snapshots": bool(times)},
             "running": _running(home, job, intervals) if home else None,
             "last_run": record, "free": _free_space(layout.root),
+            "verify": _verify_status(job),
             "intervals": [_interval_status(name, job.keep_counts[name], intervals[name], snapshots,
                                            times.get(name), now)
                           for name in intervals_by_length(job, intervals)]}
+
+
+def _verify_status(job: Job) -> dict:
+    """Return what vhpi knows of the job's verifies: the last full one, damage found since,
+    and where its scrub cycle stands (vhpi.act.verify_state, vhpi.act.scrub_state)."""
+    state = read_verify_state(job.destination)
+    scrub = read_scrub_state(job.destination) if job.scrub_every else None
+    return {"last_full": state.get("last_full"), "damage": state.get("damage"),
+            "scrub_every": job.scrub_every or None,
+            "scrub_done": None if scrub is None else cycle_share(scrub["done"], scrub["total"],
+                                                                 scrub["finished"])}
+
+
+def _verify_lines(job: str, verify: dict) -> List[str]:
+    """Return the status lines about verifies (see _verify_status)."""
+    lines = []
+    damage, full = verify.get("damage"), verify.get("last_full")
+    if damage:
+        shown = ", ".join(damage["paths"][:3]) + (" ..." if damage["damaged"] > 3 else "")
+        lines.append(f"  PROBLEM: {damage['damaged']} damaged file(s) in the backups, found "
+                     f"{format_moment(damage['at'])} by the {damage['by']}: {shown}; see: vhpi verify {job}")
+    if full:
+        found = "no damage" if not full["damaged"] else f"{full['damaged']} damaged"
+        lines.append(f"  verified: every snapshot, {format_moment(full['at'])} by the {full['by']} "
+                     f"({full['files']:,} files, {human_bytes(full['bytes'])}): {found}")
+    else:
+        lines.append(f"  verified: never in full (vhpi verify {job}, or set scrub_every)")
+    if verify.get("scrub_every"):
+        done = verify.get("scrub_done")
+        where = "" if done is None else f"; this cycle {done:.0f} % done"
+        lines.append(f"  scrub: every byte once in {human_duration(verify['scrub_every'])}{where}")
+    return lines
 
 
 def _interval_status(name: str, keep: int, length: int, snapshots: List[Snapshot],
@@ -144,6 +182,7 @@ def render_job_status(status: dict, now: float) -> List[str]:
     if status.get("running"):
         lines.append("  " + _running_text(status["running"]))
     lines.append("  last run: " + _last_run_text(status["last_run"], now))
+    lines.extend(_verify_lines(status["job"], status["verify"]))
     free = status["free"]
     if free:
         inodes = "" if free["inodes"] is None else f", {free['inodes']:,} inodes"

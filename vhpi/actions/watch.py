@@ -72,6 +72,12 @@ class Watch:
         self._ping(START, None)
         return None
 
+    def listen(self) -> None:
+        """Start keeping the lines logged, for a result found outside a job's run (a verify
+        or a scrub that found damage): no before hook and no start ping; end() follows."""
+        self.log.addHandler(self.recent)
+        self.begun = True
+
     def end(self, result: str, summary: str) -> None:
         """Given the result word (ok, skipped, failed) and the summary line, run the after
         hook and send the end ping; nothing when begin was not called or skipped."""

@@ -51,6 +51,8 @@ class Job:
     source_timeout: float = DEFAULT_SOURCE_TIMEOUT
     stale_after: float = DEFAULT_STALE_AFTER
     snapshot_group: Optional[str] = None
+    #: The period (s) in which the scrub re-reads every byte of the job's backups once; 0: none.
+    scrub_every: int = 0
 
     def active_keep_counts(self) -> Dict[str, int]:
         """Return the intervals this job snapshots (keep count above 0) with their counts."""

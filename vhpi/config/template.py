@@ -83,6 +83,10 @@ app_cfg:
   # Seconds after which a job whose newest snapshot is older makes every run fail loudly
   # (a laptop away for weeks); also per job. Default {DEFAULT_STALE_AFTER} (3 days).
   # stale_after: {DEFAULT_STALE_AFTER}
+  # The scrub: after the backup runs, in small steps at idle priority, vhpi re-reads every
+  # byte of the backups once in this many seconds and compares it with its checksum (a
+  # USB disk that rots is found before you need the file); also per job; 0 = no scrub.
+  scrub_every: 2592000  # 30 days
 
 jobs_cfg:
 {_commented("  - name: laptop", "a short name for logs and commands (default: the destination's folder name)")}
@@ -99,6 +103,7 @@ jobs_cfg:
     # may read its snapshots (otherwise only the account that runs vhpi can):
     # source_timeout: {DEFAULT_SOURCE_TIMEOUT}
     # stale_after: {DEFAULT_STALE_AFTER}
+    # scrub_every: 0                        # this job's scrub period (0: none)
     # snapshot_group: backup-readers
     # Optional, only when an interval is due (exit 75 from `before` skips this job):
     # hooks: {{before: 'wakeonlan 00:11:22:33:44:55 && sleep 60', after_failure: 'logger vhpi failed'}}

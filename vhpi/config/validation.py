@@ -22,10 +22,10 @@ from vhpi.decide.rsync_options import DEFAULT_RSYNC_OPTIONS, check_rsync_options
 
 TOP_KEYS = ("app_cfg", "jobs_cfg")
 APP_KEYS = ("exclude_lib", "intervals", "hooks", "healthcheck_url", "source_timeout",
-            "stale_after", "snapshot_group")
+            "stale_after", "snapshot_group", "scrub_every")
 JOB_KEYS = ("name", "source_ip", "rsync_src", "rsync_dest", "rsync_options",
             "exclude_lists", "excludes", "snapshots", "hooks", "healthcheck_url", "source_timeout",
-            "stale_after", "snapshot_group")
+            "stale_after", "snapshot_group", "scrub_every")
 REQUIRED_JOB_KEYS = ("source_ip", "rsync_src", "rsync_dest", "snapshots")
 INTERVAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 HOST = re.compile(r"[A-Za-z0-9:.%-]+")
@@ -45,6 +45,8 @@ WHOLE_AT_LEAST_1 = Schema(And(int, _not_bool, lambda n: n >= 1))
 TIMEOUT_SECONDS = Schema(And(Or(int, float), _not_bool, lambda n: 1 <= n <= 86400))
 #: stale_after: whole seconds, at least an hour.
 STALE_SECONDS = Schema(And(int, _not_bool, lambda n: n >= 3600))
+#: scrub_every: 0 (off) or whole seconds from a day to ten years.
+SCRUB_SECONDS = Schema(And(int, _not_bool, lambda n: n == 0 or 86400 <= n <= 10 * 365 * 86400))
 GROUP_NAME = Schema(And(str, re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?").fullmatch))
 TEXT = Schema(And(str, lambda s: s.strip() != ""))
 TEXT_LIST = Schema([And(str, lambda s: s.strip() != "")])
@@ -206,6 +208,9 @@ JOB_DEFAULTS = {
                                    "old the newest snapshot may get before every run fails)"),
     "snapshot_group": (GROUP_NAME, "must be the name of a group of this system (its members "
                                    "may read the snapshots)"),
+    "scrub_every": (SCRUB_SECONDS, "must be 0 (no scrub) or a whole number of seconds from "
+                                   "86400 (a day) to ten years: the period in which the scrub "
+                                   "re-reads every byte of the backups once, e.g. 2592000 (30 days)"),
 }
 
 
@@ -259,11 +264,13 @@ def _job(raw: Any, index: int, intervals: Dict[str, int], library: Dict[str, Lis
                          f"{place}.stale_after", problems)
     group = _job_default("snapshot_group", raw.get("snapshot_group"), defaults["snapshot_group"],
                          f"{place}.snapshot_group", problems)
+    scrub = _job_default("scrub_every", raw.get("scrub_every"), defaults["scrub_every"],
+                         f"{place}.scrub_every", problems)
     if len(problems.messages) > before:
         return None
     return Job(str(name), str(raw["source_ip"]), source, destination, options, excludes,
                keep_counts, tuple(f"{place}.rsync_options: {w}" for w in warnings), hooks, url,
-               timeout, stale, group)
+               timeout, stale, group, scrub)
 
 
 def _unique(jobs: List[Tuple[int, Job]], problems: Problems) -> None:
@@ -299,7 +306,9 @@ def validate_config(raw: Any, config_path: str) -> Config:
                 "stale_after": _job_default("stale_after", app.get("stale_after"),
                                             DEFAULT_STALE_AFTER, "app_cfg.stale_after", problems),
                 "snapshot_group": _job_default("snapshot_group", app.get("snapshot_group"), None,
-                                               "app_cfg.snapshot_group", problems)}
+                                               "app_cfg.snapshot_group", problems),
+                "scrub_every": _job_default("scrub_every", app.get("scrub_every"), 0,
+                                            "app_cfg.scrub_every", problems)}
     raw_jobs = raw.get("jobs_cfg")
     jobs: List[Tuple[int, Job]] = []
     if problems.check(raw_jobs, Schema(And(list, len)), "jobs_cfg", "must be a list of one or more jobs"):

@@ -25,7 +25,9 @@ SKIP_CODE = 75
 LOG_LINES = 20
 #: Linux refuses a single environment string over 128 KiB; values are cut well below.
 MAX_VALUE_CHARS = 16000
-OK, FAILED, SKIPPED = "ok", "failed", "skipped"
+OK, FAILED, SKIPPED, DAMAGED = "ok", "failed", "skipped", "damaged"
+#: The result words that run after_failure and send the fail ping.
+FAILING = (FAILED, DAMAGED)
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,9 @@ def before_says_skip(code: int) -> bool:
 
 def after_hook_name(result: str) -> str:
     """Given a result word, return the after hook that runs: after_failure for failed,
-    after_success for the others (ok; offline: a host away is fine)."""
-    return "after_failure" if result == FAILED else "after_success"
+    after_success for the others (ok; offline: a host away is fine). Damaged (a verify or
+    scrub found damage) counts as failed."""
+    return "after_failure" if result in FAILING else "after_success"
 
 
 def run_summary(failed_jobs: Sequence[str], job_count: int) -> str:

@@ -20,11 +20,12 @@ class Outcome(enum.Enum):
     FAILED = "failed"            # stopped before rotating anything, or the run went wrong
     STALE = "stale"              # fine this hour, but the newest snapshot is too old (stale_after)
     INTERRUPTED = "interrupted"  # vhpi was stopped by a signal during the job
+    DAMAGED = "damaged"          # a verify or scrub found files that no longer match their checksums
 
     @property
     def fine(self) -> bool:
         """True for the outcomes that leave the run's exit code 0."""
-        return self not in (Outcome.FAILED, Outcome.STALE, Outcome.INTERRUPTED)
+        return self not in (Outcome.FAILED, Outcome.STALE, Outcome.INTERRUPTED, Outcome.DAMAGED)
 
     @property
     def recorded(self) -> bool:

@@ -20,8 +20,9 @@ _SUFFIX = {START: "/start", SUCCESS: "", FAIL: "/fail"}
 
 
 def end_event(result: str) -> str:
-    """Given a result word (ok, skipped, failed), return the ping event: success or fail."""
-    return FAIL if result == "failed" else SUCCESS
+    """Given a result word (ok, skipped, failed, damaged), return the ping event: success or
+    fail."""
+    return FAIL if result in ("failed", "damaged") else SUCCESS
 
 
 def ping_url(url: str, event: str) -> str:
