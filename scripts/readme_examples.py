@@ -145,6 +145,61 @@ def dedup_examples() -> List[Tuple[str, str]]:
     return shown
 
 
+VERIFY = f"{ROOT}/verify"
+VERIFY_CONFIG = f"""app_cfg:
+  intervals: {{hourly: 3600, daily: 86400, weekly: 604800}}
+  scrub_every: 2592000
+jobs_cfg:
+  - name: laptop
+    source_ip: '127.0.0.1'
+    rsync_src: {VERIFY}/laptop-share/
+    rsync_dest: {VERIFY}/usb-disk/laptop/
+    snapshots: {{hourly: 24, daily: 7, weekly: 4}}
+"""
+
+
+def _flip_a_byte(path: str) -> None:
+    """Bitrot: one bit of `path` changed in place, its modification time put back."""
+    info = os.stat(path)
+    with open(path, "r+b") as handle:
+        handle.seek(1000)
+        byte = handle.read(1)
+        handle.seek(1000)
+        handle.write(bytes([byte[0] ^ 0x04]))
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+
+
+def verify_examples() -> List[Tuple[str, str]]:
+    """A laptop's backups with a scrub (every 30 days); `vhpi verify` when all is well, then
+    after two files rotted on the disk: one that every snapshot shares, one whose newer
+    snapshots hold another copy (its mode changed); then `vhpi status`."""
+    home, config = f"{VERIFY}/home", f"{VERIFY}/config.yaml"
+    write(f"{VERIFY}/usb-disk/laptop/.backup_destination", "")
+    write(f"{VERIFY}/laptop-share/.backup_valid", "")
+    write(config, VERIFY_CONFIG)
+    run = functools.partial(vhpi, home=home, config_path=config)
+    _write_bytes(f"{VERIFY}/laptop-share/photos/cat.jpg", _same_bytes(20, 400_000))
+    _write_bytes(f"{VERIFY}/laptop-share/taxes/2025.pdf", _same_bytes(21, 120_000))
+    write(f"{VERIFY}/laptop-share/notes.txt", "shopping: milk\n")
+    run("2026-11-20 08:00:00")
+    write(f"{VERIFY}/laptop-share/notes.txt", "shopping: milk, bread\n", "2026-11-20 08:30:00")
+    run("2026-11-20 09:00:00")
+    os.chmod(f"{VERIFY}/laptop-share/taxes/2025.pdf", 0o600)
+    run("2026-11-20 10:00:00")
+    shown = [("vhpi verify", run("2026-11-20 10:20:00", "verify"))]
+    _flip_a_byte(f"{VERIFY}/usb-disk/laptop/hourly.2/photos/cat.jpg")
+    _flip_a_byte(f"{VERIFY}/usb-disk/laptop/hourly.1/taxes/2025.pdf")
+    shown += [("vhpi " + " ".join(args), run("2026-11-20 10:25:00", *args))
+              for args in (("verify",), ("status",))]
+    notes = f"{VERIFY}/laptop-share/notes.txt"  # changed in place, size and time kept
+    info = os.stat(notes)
+    with open(notes, "r+", encoding="utf-8") as handle:
+        handle.write("shopping: milk, beer!\n")
+    os.utime(notes, ns=(info.st_atime_ns, info.st_mtime_ns))
+    shown.append(("vhpi verify --source laptop", run("2026-11-20 10:30:00", "verify", "--source", "laptop")))
+    return shown
+
+
 def examples() -> List[Tuple[str, str]]:
     """Build the world, run every example; return [(command line, output)]."""
     if not LIBFAKETIME:
@@ -156,6 +211,7 @@ def examples() -> List[Tuple[str, str]]:
     for args in COMMANDS:
         shown.append(("vhpi " + " ".join(args), vhpi(NOW, *args)))
     shown += dedup_examples()
+    shown += verify_examples()
     return [(command, output.rstrip("\n")) for command, output in shown]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import signal
 import subprocess
 import time
@@ -109,6 +110,11 @@ def test_the_content_index_is_reused_by_the_next_dedup(world):
     write_files(world.source, {"a.bin": b"a" * 8192}, mtime=OLD)
     write_files(other_source, {"b.bin": b"b" * 8192}, mtime=OLD)
     vhpi(world, at=AT, code=0)
+    from_backup = json.loads(vhpi(world, "dedup", "--json", at=AT, code=0).stdout)["groups"][0]
+    assert (from_backup["hashed"], from_backup["from_index"]) == (0, 2)  # the runs hashed them
+    for dest in (world.dest, other_dest):  # a disk from before backup runs kept checksums
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{dest}/.vhpi/content.sqlite3{suffix}").unlink(missing_ok=True)
     first = json.loads(vhpi(world, "dedup", "--json", at=AT, code=0).stdout)["groups"][0]
     second = json.loads(vhpi(world, "dedup", "--json", at=AT, code=0).stdout)["groups"][0]
     assert (first["hashed"], first["from_index"], first["files_linked"]) == (2, 0, 0)
@@ -143,9 +149,15 @@ def test_files_that_differ_in_any_kept_attribute_stay_apart(world):
     assert_same_view(before, snapshot_view(world.dest))
 
 
+def _records(dest: Path) -> list:
+    with sqlite3.connect(dest / ".vhpi" / "content.sqlite3") as index:
+        return sorted(index.execute("SELECT * FROM inodes"))
+
+
 def test_dry_run_changes_nothing(two_jobs):
     world = two_jobs
     before = [listing(world.dest), listing(world.other_dest)]
+    records = [_records(world.dest), _records(world.other_dest)]
     result = vhpi(world, "dedup", "--dry-run", at="2026-03-02 11:30:00", code=0)
     assert "6 files would be linked, 2 inodes" in result.stdout
     after = [listing(world.dest), listing(world.other_dest)]
@@ -153,6 +165,12 @@ def test_dry_run_changes_nothing(two_jobs):
         one = {k: v for k, v in one.items() if not k.startswith(b".vhpi")}
         other = {k: v for k, v in other.items() if not k.startswith(b".vhpi")}
         assert one == other  # inodes, link counts and ctimes included
+    assert records == [_records(world.dest), _records(world.other_dest)]
+    for dest in (world.dest, world.other_dest):  # a disk without checksums: hashed, not recorded
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{dest}/.vhpi/content.sqlite3{suffix}").unlink(missing_ok=True)
+    result = vhpi(world, "dedup", "--dry-run", at="2026-03-02 11:30:00", code=0)
+    assert "6 files would be linked, 2 inodes" in result.stdout and " 0 hashed" not in result.stdout
     assert not (world.dest / ".vhpi" / "content.sqlite3").exists()
 
 

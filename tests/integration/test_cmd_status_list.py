@@ -222,15 +222,16 @@ def test_status_text_after_three_runs(history):
     assert lines[0] == f"job dest: {world.source} -> {world.dest}"
     assert lines[1] == f"  last run: {format_moment(t[4])} (60 min ago), ok: {summary}"
     assert lines[2].startswith("  free: ") and " of " in lines[2]
-    assert lines[3].split() == ["interval", "keep", "have", "newest", "age", "next", "due"]
-    assert lines[4].split() == ["hourly", "3", "3", *format_moment(t[4]).split(), "60", "min",
+    assert lines[3] == "  verified: never in full (vhpi verify dest, or set scrub_every)"
+    assert lines[4].split() == ["interval", "keep", "have", "newest", "age", "next", "due"]
+    assert lines[5].split() == ["hourly", "3", "3", *format_moment(t[4]).split(), "60", "min",
                                 "now", "(next", "run)"]
     daily_due = t[0] + 86400 - 300
-    assert lines[5].split() == ["daily", "2", "1", *format_moment(t[0]).split(),
+    assert lines[6].split() == ["daily", "2", "1", *format_moment(t[0]).split(),
                                 *relative_moment(t[0], now).replace(" ago", "").split(),
                                 *format_moment(daily_due).split(), *f"({relative_moment(daily_due, now)})".split()]
     assert relative_moment(daily_due, now).startswith("in ")
-    assert len(lines) == 6 and result.stderr == ""
+    assert len(lines) == 7 and result.stderr == ""
 
 
 def test_status_before_any_run(world):

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import World
-from tests.integration.helpers import ino, vhpi, write_config, write_files
+from tests.integration.helpers import (assert_same_listing, ino, listing, vhpi, write_config,
+                                       write_files)
 from tests.integration.hook_helpers import recorder
 from tests.integration.hook_helpers import write_config as write_hooked_config
 from tests.integration.test_healthcheck import NO_PROXY, calls, server  # noqa: F401  (fixture)
@@ -165,12 +166,19 @@ def test_an_intact_copy_with_another_inode_is_named_as_the_good_copy(history):
     assert old.read_bytes() != (world.dest / good / "docs/b.txt").read_bytes()  # nothing "repaired"
 
 
-def test_each_inode_is_read_once_however_many_snapshots_share_it(history):
+def test_each_inode_is_read_once_however_many_snapshots_share_it_and_nothing_changes(history):
     world = history
     on_disk = inodes(world)
     assert sum(len(names) for _, _, names in on_disk.values()) > 2 * len(on_disk)
+    before = {top: listing(world.dest / top) for top in os.listdir(world.dest) if not top.startswith(".")}
+    atimes = {path: os.lstat(world.dest / path).st_atime_ns for _, _, names in on_disk.values()
+              for path in names}
 
     data = verify_json(world, code=0)
+
+    for top, found in before.items():
+        assert_same_listing(found, listing(world.dest / top))
+    assert atimes == {path: os.lstat(world.dest / path).st_atime_ns for path in atimes}
 
     job = data["jobs"][0]
     assert job["files"] == len(on_disk)

@@ -24,6 +24,7 @@ RSYNC_VERSION = re.compile(r"(rsync: version )\d+\.\d+\.\d+")
 HARD_LINKS = re.compile(r"(hard links work) \(.*\)$")
 SOURCE_FS = re.compile(r"(source file system: )\S+, mounted at \S+$")
 DEDUP_SECONDS = re.compile(r"(from the index, )\d+\.\d s")
+VERIFY_SPEED = re.compile(r"read in \d+\.\d s \(\d+(\.\d)? (B|KiB|MiB|GiB)/s\)")
 
 
 def _masked(text: str) -> str:
@@ -37,6 +38,7 @@ def _masked(text: str) -> str:
         line = HARD_LINKS.sub(r"\1 (…)", line)
         line = SOURCE_FS.sub(r"\1…", line)
         line = DEDUP_SECONDS.sub(r"\1# s", line)
+        line = VERIFY_SPEED.sub("read in # s (#/s)", line)
         lines.append(HOST_CHECK.sub("(checked with …)", line))
     return "\n".join(lines)
 

@@ -17,7 +17,9 @@ from typing import Optional, Tuple
 from vhpi.act.dedup_repair import open_folder  # noqa: F401  (callers open names with it)
 
 CHUNK = 1 << 20
-FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+#: O_NONBLOCK: a FIFO that took a listed file's name meanwhile must not block the open
+#: (it changes nothing for a regular file)
+FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 NOATIME = getattr(os, "O_NOATIME", 0)
 
 

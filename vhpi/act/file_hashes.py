@@ -64,17 +64,18 @@ def _hash_and_close(fd: int, context: Any, drop_cache: bool) -> Hashed:
 
 def hash_all(opened: Iterable[Tuple[int, Any]], on_hashed: Callable[[Hashed], None],
              drop_cache: bool = False, workers: int = WORKERS) -> None:
-    """Hash every (fd, context) of `opened` (each fd is closed here) and call
-    on_hashed(Hashed) for each, in the order given, in the caller's thread."""
-    pending: Deque[Future] = deque()
+    """Hash every (fd, context) of `opened` (each fd is closed here, also when on_hashed
+    raises) and call on_hashed(Hashed) for each, in the order given, in the caller's thread."""
+    pending: Deque[Tuple[Future, int]] = deque()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         try:
             for fd, context in opened:
-                pending.append(pool.submit(_hash_and_close, fd, context, drop_cache))
-                while len(pending) >= IN_FLIGHT or (pending and pending[0].done()):
-                    on_hashed(pending.popleft().result())
+                pending.append((pool.submit(_hash_and_close, fd, context, drop_cache), fd))
+                while len(pending) >= IN_FLIGHT or (pending and pending[0][0].done()):
+                    on_hashed(pending.popleft()[0].result())
             while pending:
-                on_hashed(pending.popleft().result())
+                on_hashed(pending.popleft()[0].result())
         finally:
-            for future in pending:
-                future.cancel()
+            for future, fd in pending:
+                if future.cancel():  # never started: its fd is still open
+                    os.close(fd)

@@ -644,6 +644,16 @@ class ChildFailed(Exception):
     """A function run by run_in_child raised, or its child died; the message says what."""
 
 
+def _away_from_terminal_and_pipes() -> None:
+    """Point the child's stdin, stdout and stderr at /dev/null: a child the kernel does not
+    let die (a hung share) must not keep vhpi's output pipe open, or whoever reads it (cron,
+    to mail it) would wait for the share. Its answer and errors go through its own pipe."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+
+
 def _answer_in_child(pickle, function: Callable[..., Any], args: Tuple[Any, ...],
                      answer_fd: int, parent: int) -> None:
     """The forked child of run_in_child: run the function, send (ok, value or error)."""
@@ -651,6 +661,7 @@ def _answer_in_child(pickle, function: Callable[..., Any], args: Tuple[Any, ...]
         os.setpgid(0, 0)
         _die_with_parent(parent)
         close_fds_except((0, 1, 2, answer_fd))
+        _away_from_terminal_and_pipes()
         try:
             reply = (True, function(*args))
         except Exception as error:

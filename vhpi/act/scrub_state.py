@@ -18,6 +18,7 @@ import os
 from typing import Optional
 
 from vhpi.act.files import write_json_atomically
+from vhpi.decide.scrub_pace import new_cycle_due
 
 FILE_NAME = "scrub.json"
 LISTING = "scrub-listing.sqlite3"
@@ -50,3 +51,12 @@ def read_scrub_state(destination: str) -> Optional[dict]:
 def write_scrub_state(destination: str, state: dict) -> None:
     """Save the destination's scrub state."""
     write_json_atomically(state_path(destination), state)
+
+
+def step_wanted(destination: str, period: float, now: float) -> bool:
+    """True when the scrub of `destination` (period `period` s) has a step to take now: a
+    cycle in progress, or a new one due (reads one small file: the hourly run stays fast)."""
+    state = read_scrub_state(destination)
+    if state is None:
+        return os.path.isdir(os.path.join(destination, ".vhpi"))
+    return state["finished"] is None or new_cycle_due(state["started"], state["finished"], period, now)

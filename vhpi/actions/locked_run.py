@@ -26,7 +26,7 @@ import logging
 import os
 import resource
 import sys
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from vhpi.act import job_lock
 from vhpi.act.checkpoints import checkpoint
@@ -91,17 +91,21 @@ def _run_watched(config: Config, run: Run) -> int:
         return 0
     results = run_jobs(config, run)
     failed = [job.name for job, result in zip(config.jobs, results) if not result.outcome.fine]
-    if _scrub(config, run):
-        failed.append("scrub")
-    watch.end(FAILED if failed else OK, run_summary(failed, len(config.jobs)))
-    return 1 if failed else 0
+    damaged = _scrub(config, run)
+    summary = run_summary(failed, len(config.jobs))
+    if damaged:
+        summary += f"; the scrub found damaged files in the backups of {', '.join(damaged)}"
+    watch.end(FAILED if failed or damaged else OK, summary)
+    return 1 if failed or damaged else 0
 
 
-def _scrub(config: Config, run: Run) -> bool:
-    """Take the scrub's steps after the jobs (none configured: nothing is imported);
-    return True when damage was found."""
-    if not any(job.scrub_every for job in config.jobs):
-        return False
+def _scrub(config: Config, run: Run) -> List[str]:
+    """Take the scrub's steps after the jobs (nothing is imported when no job has a step to
+    take); return the names of the jobs whose backups it found damaged."""
+    from vhpi.act.scrub_state import step_wanted
+    if not any(step_wanted(job.destination, job.scrub_every, run.now) for job in config.jobs
+               if job.scrub_every):
+        return []
     from vhpi.actions.scrub import run_scrub_steps
     return run_scrub_steps(config, run)
 
@@ -115,8 +119,7 @@ def _run(config: Config, run: Run, taken: bool) -> int:
     if config.watched():
         return _run_watched(config, run)
     fine = run_is_fine(run_jobs(config, run))
-    damaged = _scrub(config, run)
-    return 0 if fine and not damaged else 1
+    return 0 if fine and not _scrub(config, run) else 1
 
 
 def _stopped(log, stop: Stopped) -> None:

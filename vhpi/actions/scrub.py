@@ -40,20 +40,22 @@ def scrubbed_jobs(config: Config) -> List[Job]:
     return [job for job in config.jobs if job.scrub_every]
 
 
-def run_scrub_steps(config: Config, run: Run) -> bool:
+def run_scrub_steps(config: Config, run: Run) -> List[str]:
     """After a backup run: take one scrub step for each job that has a scrub and a backup
-    disk in place, all within STEP_SECONDS; return True when damage was found."""
+    disk in place, all within STEP_SECONDS; return the names of the jobs whose backups it
+    found damaged."""
     jobs = [job for job in scrubbed_jobs(config) if _ready(job)]
     if not jobs:
-        return False
+        return []
     go_idle()
     deadline = time.monotonic() + STEP_SECONDS
-    damaged = False
+    damaged = []
     for job in jobs:
         if time.monotonic() >= deadline:
             break
         try:
-            damaged = scrub_step(config, job, run, deadline) or damaged
+            if scrub_step(config, job, run, deadline):
+                damaged.append(job.name)
         except (OSError, sqlite3.Error) as error:
             run.log.warning("job %s: the scrub step could not be taken (%s); the next run tries "
                             "again", job.name, error)

@@ -130,14 +130,20 @@ def _verify_status(job: Job) -> dict:
                                                                  scrub["finished"])}
 
 
+def _damage_lines(job: str, verify: dict) -> List[str]:
+    """Return the PROBLEM line for damage a verify or the scrub found (see _verify_status)."""
+    damage = verify.get("damage")
+    if not damage:
+        return []
+    shown = ", ".join(damage["paths"][:3]) + (" ..." if damage["damaged"] > 3 else "")
+    return [f"  PROBLEM: {damage['damaged']} damaged file(s) in the backups, found "
+            f"{format_moment(damage['at'])} by the {damage['by']}: {shown}; see: vhpi verify {job}"]
+
+
 def _verify_lines(job: str, verify: dict) -> List[str]:
-    """Return the status lines about verifies (see _verify_status)."""
+    """Return the status lines about the last full verify and the scrub (see _verify_status)."""
     lines = []
-    damage, full = verify.get("damage"), verify.get("last_full")
-    if damage:
-        shown = ", ".join(damage["paths"][:3]) + (" ..." if damage["damaged"] > 3 else "")
-        lines.append(f"  PROBLEM: {damage['damaged']} damaged file(s) in the backups, found "
-                     f"{format_moment(damage['at'])} by the {damage['by']}: {shown}; see: vhpi verify {job}")
+    full = verify.get("last_full")
     if full:
         found = "no damage" if not full["damaged"] else f"{full['damaged']} damaged"
         lines.append(f"  verified: every snapshot, {format_moment(full['at'])} by the {full['by']} "
@@ -181,12 +187,13 @@ def render_job_status(status: dict, now: float) -> List[str]:
         lines.append("  PROBLEM: " + stale_words(stale["age"], stale["limit"], stale["has_snapshots"]))
     if status.get("running"):
         lines.append("  " + _running_text(status["running"]))
+    lines.extend(_damage_lines(status["job"], status["verify"]))
     lines.append("  last run: " + _last_run_text(status["last_run"], now))
-    lines.extend(_verify_lines(status["job"], status["verify"]))
     free = status["free"]
     if free:
         inodes = "" if free["inodes"] is None else f", {free['inodes']:,} inodes"
         lines.append(f"  free: {human_bytes(free['bytes'])} of {human_bytes(free['total_bytes'])}{inodes}")
+    lines.extend(_verify_lines(status["job"], status["verify"]))
     lines.append(f"  {'interval':<12} {'keep':>4} {'have':>4}  {'newest':<19}  {'age':<14} next due")
     for row in status["intervals"]:
         lines.append(f"  {row['interval']:<12} {row['keep']:>4} {row['count']:>4}  "

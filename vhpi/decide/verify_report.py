@@ -108,8 +108,8 @@ def advice(good_copy: Optional[str], share_same: Optional[str], second_job: Opti
                 f"checksum): vhpi restore {job} {good_copy} {relative} --to DIR")
     if share_same is not None:
         return (f"the share still has a file of the same size and time ({share_same}); if it "
-                f"was not changed since, it is a good copy: check it (vhpi verify --source "
-                f"{job}) and keep it safe")
+                f"was not changed since, it is a good copy: check it with vhpi verify --source "
+                f"{job}, then touch it on the share so that the next backup stores it afresh")
     if second_job is not None:
         return f"job {second_job} backs up the same share: look for it with vhpi versions {second_job} {relative}"
     return ("no other copy is known: the snapshots keep the damaged file as it is; copy the "
