@@ -70,6 +70,7 @@ ROTATING_RUN = {
     "renamed": (4, (1, 2, 3, 4)),          # hourly 1->2, 0->1; daily 0->1; weekly 0->1
     "state-written": (3, (1, 2, 3)),
     "placed": (3, (1, 2, 3)),
+    "checksums-recorded": (1, (1,)),       # the new files' checksums committed
     "job-done": (1, (1,)),
 }
 
@@ -246,7 +247,8 @@ FIRST_RUN = [
     ("rsync-line:40", True), ("rsync-line:70", True), ("rsync-done:1", True),
     ("cp-started:1", True), ("cp-started:3", True), ("linked:1", True), ("linked:3", True),
     ("ready:1", True), ("ready:2", True), ("state-written:1", True), ("state-written:3", True),
-    ("placed:1", True), ("placed:2", True), ("placed:3", True), ("job-done:1", True),
+    ("placed:1", True), ("placed:2", True), ("placed:3", True), ("checksums-recorded:1", True),
+    ("job-done:1", True),
     ("unlinked:1", False), ("dropped:1", False), ("renamed:1", False), ("rsync-started:2", False),
     ("copied:1", False),
 ]

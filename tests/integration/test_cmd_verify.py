@@ -251,3 +251,19 @@ def test_damage_runs_the_after_failure_hook_and_pings_fail(history, server):  # 
     assert entry["env"]["VHPI_RESULT"] == "damaged" and entry["env"]["VHPI_JOB"] == "home"
     assert "DAMAGED" in entry["env"]["VHPI_SUMMARY"]
     assert calls(server) == [("POST", "/ping/0f2c/fail")]
+
+
+def test_a_full_verify_forgets_the_checksums_of_files_no_snapshot_holds(tmp_path):
+    world = World(tmp_path)
+    write_config(world, name="home", snapshots={"hourly": 1})
+    write_files(world.source, FILES, mtime=OLD)
+    vhpi(world, code=0)
+    song = ino(world.dest / "hourly.0/music/song.ogg")
+    (world.source / "music/song.ogg").unlink()
+    vhpi(world, at="+2h", code=0)  # keep 1: the snapshot that held the song is dropped
+    assert song in records(world)
+
+    vhpi(world, "verify", at="+2h", code=0)
+
+    assert song not in records(world)
+    assert records(world) == {number: digest for number, (digest, _, _) in inodes(world).items()}

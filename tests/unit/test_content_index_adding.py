@@ -25,6 +25,10 @@ def test_a_finished_run_leaves_no_mark_and_keeps_every_record(tmp_path):
     again = _index(tmp_path)
     assert content_index.adding_since(again) is None
     assert content_index.begin_adding(again, 20.0) == 0
+    assert not content_index.must_look_everywhere(again)
+    # not trusted while a run adds (a new inode may have its number), but kept
+    assert content_index.look_up(again, Facts(1, 5, 7, None)) is None
+    content_index.finish_adding(again)
     assert content_index.look_up(again, Facts(1, 5, 7, None)) == b"w" * 32
 
 
@@ -40,8 +44,11 @@ def test_a_killed_run_costs_the_records_without_a_birth_time_only(tmp_path):
     again = _index(tmp_path)
     assert content_index.look_up(again, Facts(3, 5, 7, 100)) is None
     assert content_index.begin_adding(again, 20.0) == 1
+    assert content_index.must_look_everywhere(again)  # the killed run's new files
     assert content_index.look_up(again, Facts(1, 5, 7, None)) is None
     assert content_index.look_up(again, Facts(2, 5, 7, 99)) == b"s" * 32
+    content_index.finish_adding(again)
+    assert not content_index.must_look_everywhere(again)
 
 
 def test_a_record_is_only_valid_for_the_same_size_mtime_and_birth_time(tmp_path):

@@ -44,3 +44,16 @@ def test_folders_and_others_compare_their_kind_only():
 ])
 def test_what_the_options_keep_and_follow(words, times, links):
     assert (keeps_times(words), follows_symlinks(words)) == (times, links)
+
+
+@pytest.mark.parametrize("pinned, copied, same", [
+    (1_600_000_000_123_456_789, 1_600_000_000_123_456_789, True),
+    (1_600_000_000_123_456_789, 1_600_000_000_000_000_000, True),    # whole seconds (ext3, small ext4 inodes)
+    (1_600_000_000_123_456_789, 1_600_000_000_123_456_700, True),    # 100 ns (NTFS)
+    (1_600_000_000_123_456_789, 1_600_000_001_000_000_000, False),   # later: changed while copied
+    (1_600_000_000_123_456_789, 1_600_000_000_123_456_790, False),
+    (1_600_000_000_123_456_789, 1_599_999_999_000_000_000, False),   # another second
+])
+def test_a_copy_time_cut_short_by_the_backup_disk_is_the_same_time(pinned, copied, same):
+    from vhpi.decide.copy_check import same_time
+    assert same_time(pinned, copied) is same

@@ -25,8 +25,10 @@ marks the index "adding" (a durable commit), and clears the mark with that trans
 run killed in between leaves new inodes without records, and such an inode may have the
 number of a deleted one whose record is still here: where the file system keeps birth
 times the record's birth time tells them apart; a record without one (a file system that
-keeps none) cannot, so the next run that finds the mark drops every such record
-(begin_adding). A dropped record only means the file is hashed afresh by the next verify.
+keeps none) cannot: while the mark is set, look_up trusts no such record, and the next run
+that finds the mark drops them all (begin_adding) and hashes every file of backup.latest
+that has no valid record (the killed run's new files among them). A dropped record only
+means the file is hashed afresh.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS inodes (
     birth_ns INTEGER, sha256 BLOB NOT NULL, hashed_at REAL NOT NULL)"""
 META_SCHEMA = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)"
 ADDING = "adding_since"
+LOOK_EVERYWHERE = "look_everywhere"
 #: How long a writer waits for another one (a backup run and a verify at once), in seconds.
 BUSY_TIMEOUT = 60.0
 
@@ -88,19 +91,30 @@ def adding_since(index: sqlite3.Connection) -> Optional[float]:
 
 def begin_adding(index: sqlite3.Connection, now: float) -> int:
     """Mark the index "adding" from `now`, durably; when a run killed before it finished
-    left the mark, first drop every record without a birth time; return how many."""
+    left the mark, first drop every record without a birth time and note that the files
+    of backup.latest must all be looked at (must_look_everywhere); return how many records
+    were dropped."""
     commit(index)
     index.execute("PRAGMA synchronous=FULL")  # (not inside a transaction)
-    dropped = drop_weak_records(index) if adding_since(index) is not None else 0
+    dropped = 0
+    if adding_since(index) is not None:
+        dropped = drop_weak_records(index)
+        index.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, 1)", (LOOK_EVERYWHERE,))
     index.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (ADDING, now))
     index.commit()
     index.execute("PRAGMA synchronous=NORMAL")
     return dropped
 
 
+def must_look_everywhere(index: sqlite3.Connection) -> bool:
+    """True when a run was killed before it recorded its new files: the next run hashes
+    every file of backup.latest that has no valid record, not only its own new files."""
+    return index.execute("SELECT 1 FROM meta WHERE key = ?", (LOOK_EVERYWHERE,)).fetchone() is not None
+
+
 def finish_adding(index: sqlite3.Connection) -> None:
     """Clear the "adding" mark, in the transaction of the records added (then commit it)."""
-    index.execute("DELETE FROM meta WHERE key = ?", (ADDING,))
+    index.execute("DELETE FROM meta WHERE key IN (?, ?)", (ADDING, LOOK_EVERYWHERE))
     index.commit()
 
 
@@ -111,14 +125,17 @@ def drop_weak_records(index: sqlite3.Connection) -> int:
 
 def look_up(index: Optional[sqlite3.Connection], facts: Facts) -> Optional[bytes]:
     """Return the recorded sha256 (32 bytes) of the inode `facts` describe, or None when
-    there is no index, no entry, or the entry is for another file (size, mtime or birth
-    time differ)."""
+    there is no index, no entry, the entry is for another file (size, mtime or birth time
+    differ), or it has no birth time while the index is marked "adding" (by a run now, or
+    by one a kill cut short: a new inode may have taken its number)."""
     if index is None:
         return None
     row = index.execute("SELECT size, mtime_ns, birth_ns, sha256 FROM inodes WHERE ino = ?",
                         (facts.ino,)).fetchone()
     if row is None or (row[0], row[1], row[2]) != (facts.size, facts.mtime_ns, facts.birth_ns):
         return None
+    if row[2] is None and adding_since(index) is not None:
+        return None  # see the module docstring
     return bytes(row[3])
 
 
@@ -146,3 +163,20 @@ def close(index: Optional[sqlite3.Connection]) -> None:
     if index is not None:
         commit(index)
         index.close()
+
+
+def prune(index: sqlite3.Connection, listing_file: str, listed_from: float, min_size: int) -> int:
+    """Drop the records of inodes that a complete listing (vhpi.act.dedup_listing, of every
+    snapshot, of files of at least `min_size` bytes, begun at time `listed_from`) did not
+    find: files no snapshot holds any more. Records made since the listing began (a backup
+    run's new files) and of files smaller than the listing looked at are kept. Return how
+    many were dropped (committed)."""
+    index.execute("ATTACH DATABASE ? AS listing", (listing_file,))
+    try:
+        dropped = index.execute(
+            "DELETE FROM inodes WHERE hashed_at < ? AND size >= ? AND ino NOT IN "
+            "(SELECT ino FROM listing.inodes)", (listed_from, min_size)).rowcount
+        index.commit()
+    finally:
+        index.execute("DETACH DATABASE listing")
+    return dropped

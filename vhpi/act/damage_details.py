@@ -17,11 +17,10 @@ from vhpi.act.dedup_listing import Tree, names_of
 from vhpi.act.fd_walk import OpenPath, join, walk_tree
 from vhpi.act.file_hashes import hash_open_file
 from vhpi.act.processes import ChildFailed, Ending, run_in_child
-from vhpi.act.inventory import list_snapshots
+from vhpi.act.snapshot_trees import is_snapshot, trees_of
 from vhpi.act.tree_edit import _open_parent
 from vhpi.act.verify_inodes import Checked, paths_of
 from vhpi.config.model import Config, Job
-from vhpi.decide.snapshot_names import LATEST_NAME
 from vhpi.decide.tree_compare import FILE
 from vhpi.decide.verify_report import Damaged, advice, snapshots_of, sort_paths
 
@@ -112,17 +111,6 @@ def second_job(config: Config, job: Job) -> Optional[str]:
         if other is not job and (other.source_ip, other.source) == (job.source_ip, job.source):
             return other.name
     return None
-
-
-def trees_of(config: Config, jobs: Sequence[Job]) -> List[Tree]:
-    """Return the snapshot folders (backup.latest included) of `jobs`, numbered by job."""
-    return [Tree(number, job.destination, os.path.basename(found.path))
-            for number, job in enumerate(jobs) for found in list_snapshots(job, config.intervals)]
-
-
-def is_snapshot(tree: Tree, wanted: str) -> bool:
-    """True when `tree` is the snapshot the user named ("latest" is backup.latest)."""
-    return tree.name == (LATEST_NAME if wanted == "latest" else wanted.rstrip("/"))
 
 
 def describe_damage(config: Config, jobs: Sequence[Job], snapshot: Optional[str], listing,

@@ -1,10 +1,28 @@
-"""Small durable file operations: atomic JSON writes and folder fsyncs."""
+"""Small durable file operations: atomic JSON writes, folder fsyncs, flushing one file
+system."""
 
 from __future__ import annotations
 
 import json
 import os
 from typing import Any
+
+
+def sync_file_system(path: str) -> None:
+    """Flush everything written to the file system holding `path` to its disk (syncfs(2);
+    os.sync() where libc has none)."""
+    try:
+        import ctypes
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (ImportError, OSError, AttributeError):
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
 
 
 def fsync_folder(path: str) -> None:

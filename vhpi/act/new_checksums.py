@@ -5,8 +5,9 @@ can tell later whether it still holds the same bytes.
 Which inodes are new: the transfer removes every non-folder it copies from backup.latest
 first, so rsync only ever writes new inodes, and its copy list (DEST/.vhpi/new-files.list,
 kept by vhpi.act.transfer) names them; a first backup (one plain rsync) marks the list
-"everything". An inode that already has a valid record (a moved file linked, not copied;
-a hard-linked group's second name) is not read again.
+"everything", and so does a run killed before it recorded its checksums (for the next
+run: content_index.must_look_everywhere). An inode that already has a valid record (a
+moved file linked, not copied; a hard-linked group's second name) is not read again.
 
 Order, for crash safety: start_adding() marks the index before the transfer;
 record_new_files() runs after the new snapshots were flushed to the disk (so a checksum is
@@ -160,6 +161,7 @@ def record_new_files(index, layout: Layout, log: logging.Logger) -> Optional[Rec
 
     try:
         everything, names = _names(new_files_path(layout))
+        everything = everything or content_index.must_look_everywhere(index)
         opened = _opened_everywhere(layout.latest) if everything else \
             _opened_by_name(layout.latest, names)
         hash_all(fresh(opened), keep)

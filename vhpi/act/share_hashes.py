@@ -29,8 +29,6 @@ Answer = TypeVar("Answer")
 #: Errors that mean "no regular file at this path": gone, or a folder on the way (or the
 #: file itself) is now a symlink or a file.
 ABSENT = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
-_SHARE_FLAGS = (os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-_NOATIME = getattr(os, "O_NOATIME", 0)
 
 
 def regular_files(walk: OpenPath, problem: Callable[[bytes, OSError], None]) -> Iterator[bytes]:
@@ -103,17 +101,16 @@ def _problem(error: OSError, folder: bool = True) -> Look:
 
 def _open_share_file(folder_fd: int, name: bytes) -> int:
     """Open the regular file `name` of the share's folder `folder_fd`; return the fd
-    (raises OSError; ELOOP, via _problem "absent", for anything but a regular file)."""
+    (raises OSError; ELOOP, via _problem "absent", for anything but a regular file: looked
+    at before the open, so that no device node is ever opened)."""
     if not stat.S_ISREG(os.stat(name, dir_fd=folder_fd, follow_symlinks=False).st_mode):
         raise OSError(errno.ELOOP, "not a regular file")
     try:
-        fd = os.open(name, _SHARE_FLAGS | _NOATIME, dir_fd=folder_fd)
-    except PermissionError:
-        fd = os.open(name, _SHARE_FLAGS, dir_fd=folder_fd)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise OSError(errno.ELOOP, "not a regular file")
-    return fd
+        return open_file(folder_fd, name)
+    except OSError as error:
+        if error.errno == errno.EINVAL:  # swapped for another kind between the two looks
+            raise OSError(errno.ELOOP, "not a regular file") from None
+        raise
 
 
 def _share_look(folder_fd: int, name: bytes) -> Look:

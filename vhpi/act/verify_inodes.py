@@ -8,7 +8,9 @@ Nothing is locked: snapshots never change, and an inode that is gone or was repl
 meanwhile (backup.latest, a rotation's drop) shows as changed and is passed over. A
 snapshot a rotation renamed meanwhile is found again by its folder's inode. A checksum is
 recorded only from an fd held open while it was read (so it is that inode's, whatever
-number a later file gets) and only when the file did not change while it was read.
+number a later file gets), only when the file did not change while it was read, and is
+committed only after the disk was flushed. Records not committed (a kill) are lost, never
+wrong.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from vhpi.act.dedup_content import open_file
 from vhpi.act.dedup_listing import Name, by_inode
 from vhpi.act.dedup_repair import _find_snapshot, open_folder
 from vhpi.act.file_hashes import Hashed, hash_all
+from vhpi.act.files import sync_file_system
 from vhpi.decide.verify_report import Finding, finding_of, sort_paths
 
 #: Index records per transaction.
@@ -118,20 +121,20 @@ def _opened(listing, folders: _Folders, after: int, limits: Limits,
 
 
 class _Comparer:
-    """Compares each hashed inode with its recorded checksum and records unknown ones."""
+    """Compares each hashed inode with its recorded checksum and records unknown ones; the
+    records are committed only after the destinations were flushed (a file of
+    backup.latest that a backup run has just written may not be on the disk yet: its
+    checksum must not outlive a power cut that takes its bytes)."""
 
-    def __init__(self, indexes: Sequence, on_checked: Callable[[Checked], None]):
-        self.indexes, self.on_checked = indexes, on_checked
+    def __init__(self, roots: Sequence[str], indexes: Sequence,
+                 on_checked: Callable[[Checked], None]):
+        self.roots, self.indexes, self.on_checked = roots, indexes, on_checked
         self.since_commit = 0
-        self.trust_weak = all(index is None or content_index.adding_since(index) is None
-                              for index in indexes)
 
     def __call__(self, hashed: Hashed) -> None:
         ino, size, name, facts = hashed.context
         index = self.indexes[name.dest]
         recorded = content_index.look_up(index, facts)
-        if recorded is not None and facts.birth_ns is None and not self._weak_trusted(index):
-            recorded = None  # a run killed before recording its new inodes: see content_index
         unreadable = hashed.error is not None and hashed.error.errno == errno.EIO
         digest = hashed.digest if hashed.error is None else None
         finding = finding_of(recorded, digest, unreadable)
@@ -140,16 +143,19 @@ class _Comparer:
             self._maybe_commit()
         self.on_checked(Checked(ino, finding, size, hashed.read, name, unreadable))
 
-    def _weak_trusted(self, index) -> bool:
-        """True when records without a birth time may be trusted (no "adding" mark now)."""
-        return self.trust_weak and content_index.adding_since(index) is None
-
     def _maybe_commit(self) -> None:
         self.since_commit += 1
         if self.since_commit >= COMMIT_EVERY:
+            self.commit()
+
+    def commit(self) -> None:
+        """Flush the destinations, then commit the records made since the last commit."""
+        if self.since_commit:
+            for root in self.roots:
+                sync_file_system(root)
             for index in self.indexes:
                 content_index.commit(index)
-            self.since_commit = 0
+        self.since_commit = 0
 
 
 def verify_listed(roots: Sequence[str], listing, indexes: Sequence,
@@ -159,13 +165,12 @@ def verify_listed(roots: Sequence[str], listing, indexes: Sequence,
     with their open content indexes `indexes`, None for one that has none), calling
     on_checked(Checked) for each in inode order, until `limits`; records are committed."""
     folders = _Folders(roots)
-    compare = _Comparer(indexes, on_checked)
+    compare = _Comparer(roots, indexes, on_checked)
     try:
         hash_all(_opened(listing, folders, after, limits, on_checked), compare, drop_cache=True)
+        compare.commit()
     finally:
         folders.close()
-        for index in indexes:
-            content_index.commit(index)
 
 
 def paths_of(names: List[Name]) -> List[str]:

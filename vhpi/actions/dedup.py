@@ -47,11 +47,12 @@ from vhpi.act.dedup_links import Facts, Item, link_batch
 from vhpi.act.dedup_repair import needs_repair, repair_after_dedup
 from vhpi.act.dedup_lock import release_locks, take_locks
 from vhpi.act.disk_groups import jobs_by_disk
+from vhpi.act.files import sync_file_system
 from vhpi.act.idle_priority import go_idle
 from vhpi.act.inventory import list_snapshots
 from vhpi.act.link_limit import link_limit
 from vhpi.config.model import Config, Job
-from vhpi.decide.dedup_plan import (BATCH_NAMES, BATCH_SECONDS, GroupReport, Inode, as_json,
+from vhpi.decide.dedup_plan import (BATCH_NAMES, BATCH_SECONDS, MIN_SIZE, GroupReport, Inode, as_json,
                                     link_cap, plan_moves, quiet_time,
                                     summary_line)
 from vhpi.decide.selection import NotFound
@@ -108,7 +109,7 @@ def _log(home: str, report: GroupReport) -> None:
 
 def _dedup_group(config: Config, jobs: List[Job], home: str, dry_run: bool) -> GroupReport:
     """List, hash, compare and link one group; return its report."""
-    started = time.monotonic()
+    started, listed_from = time.monotonic(), time.time()
     report = GroupReport([job.name for job in jobs], dry_run=dry_run)
     roots = [job.destination for job in jobs]
     own = os.path.join(roots[0], ".vhpi")
@@ -119,13 +120,15 @@ def _dedup_group(config: Config, jobs: List[Job], home: str, dry_run: bool) -> G
         indexes = [content_index.open_index(root, read_only=dry_run) for root in roots]
         _hash_candidates(roots, listing, indexes, report, dry_run)
         if complete and not dry_run:
-            _prune(indexes, listing_path(own))
+            for index in indexes:
+                content_index.prune(index, listing_path(own), listed_from, MIN_SIZE)
         _link_duplicates(roots, listing, home, report, dry_run)
     except DedupStopped as stop:
         report.problems.append(str(stop))
     finally:
-        for index in indexes:
-            content_index.close(index)
+        for index in indexes:  # committed by _commit and prune; the rest (trouble) is dropped
+            if index is not None:
+                index.close()
         listing.close()
         remove_listing(own)
     report.seconds = time.monotonic() - started
@@ -202,22 +205,22 @@ def _hash_candidates(roots: Sequence[str], listing, indexes: List, report: Group
         set_content(listing, ino, *(found or (None, None)))
         since_commit += 1
         if since_commit >= COMMIT_EVERY:
-            for index in indexes:
-                content_index.commit(index)
+            _commit(roots, indexes)
             since_commit = 0
         checkpoint("dedup-hashed")
-    for index in indexes:
-        content_index.commit(index)
+    _commit(roots, indexes)
     listing.commit()
 
 
-def _prune(indexes: List, listing_file: str) -> None:
-    """Drop the index entries of inodes no snapshot of the group holds any more."""
+def _commit(roots: Sequence[str], indexes: List) -> None:
+    """Flush the destinations' disk, then commit the index records made meanwhile (a file
+    a backup run has just written may not be on the disk yet: its checksum must not
+    outlive a power cut that takes its bytes; see vhpi.act.verify_inodes)."""
+    if any(index is not None and index.in_transaction for index in indexes):
+        for root in roots:
+            sync_file_system(root)
     for index in indexes:
-        index.execute("ATTACH DATABASE ? AS listing", (listing_file,))
-        index.execute("DELETE FROM inodes WHERE ino NOT IN (SELECT ino FROM listing.inodes)")
-        index.commit()
-        index.execute("DETACH DATABASE listing")
+        content_index.commit(index)
 
 
 def _items(roots: Sequence[str], listing, cap: int, report: GroupReport, dry_run: bool):

@@ -21,7 +21,8 @@ import time
 from typing import Dict, List, Sequence
 
 from vhpi.act import content_index
-from vhpi.act.damage_details import describe_damage, trees_of
+from vhpi.act.damage_details import describe_damage
+from vhpi.act.snapshot_trees import trees_of
 from vhpi.act.dedup_listing import finish_listing, list_tree, listing_path, remove_listing, total_bytes
 from vhpi.act.disk_groups import destination_problem
 from vhpi.act.idle_priority import go_idle
@@ -147,7 +148,7 @@ def _verify_more(config: Config, job: Job, run: Run, listing, state: dict,
         damaged = [describe_damage(config, [job], None, listing, [index], result, stale_names=True)
                    for result in found.values()]
     finally:
-        content_index.close(index)
+        index.close()  # committed by verify_listed; the rest (a kill) is dropped
     state["damaged"].extend(item.paths[0] for item in damaged)
     if not _left(listing, state["cursor"]):
         state["finished"] = time.time()

@@ -26,13 +26,12 @@ import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from vhpi.act import content_index
-from vhpi.act.damage_details import describe_damage, is_snapshot, trees_of
-from vhpi.act.dedup_listing import finish_listing, list_tree, new_listing, remove_listing
+from vhpi.act.snapshot_trees import is_snapshot, trees_of
+from vhpi.act.dedup_listing import finish_listing, list_tree, listing_path, new_listing, remove_listing
 from vhpi.act.disk_groups import jobs_by_disk
 from vhpi.act.inventory import list_snapshots
 from vhpi.act.verify_inodes import Checked, verify_listed
 from vhpi.act.verify_state import note_verify
-from vhpi.actions.damage_notice import tell_damage
 from vhpi.config.model import Config, Job
 from vhpi.decide.selection import NotFound, find_job, find_snapshot
 from vhpi.decide.verify_report import (Finding, VerifyReport, as_json,
@@ -99,7 +98,7 @@ def _print(reports: List[VerifyReport], problems: List[str], as_json_output: boo
 def verify_jobs(config: Config, jobs: Sequence[Job], snapshot: Optional[str], log) -> List[VerifyReport]:
     """Verify the snapshots of `jobs` (destinations on one disk; every snapshot, or only
     `snapshot`); tell about damage; return one report per job."""
-    started = time.monotonic()
+    started, listed_from = time.monotonic(), time.time()
     roots = [job.destination for job in jobs]
     own = os.path.join(roots[0], ".vhpi")
     scope = "every snapshot" if snapshot is None else snapshot
@@ -120,7 +119,12 @@ def verify_jobs(config: Config, jobs: Sequence[Job], snapshot: Optional[str], lo
                 damaged[result.ino] = result
 
         verify_listed(roots, listing, indexes, checked)
+        if snapshot is None and not any(report.problems for report in reports):
+            for index in indexes:  # a complete listing: the records of deleted files go
+                content_index.prune(index, listing_path(own, LISTING), listed_from, 1)
         elapsed = time.monotonic() - started
+        if damaged:  # (imported only now: a verify that finds nothing starts faster)
+            from vhpi.act.damage_details import describe_damage
         for result in damaged.values():
             report = reports[result.name.dest]
             report.damaged.append(describe_damage(config, jobs, snapshot, listing, indexes, result))
@@ -130,7 +134,7 @@ def verify_jobs(config: Config, jobs: Sequence[Job], snapshot: Optional[str], lo
         listing.close()
         remove_listing(own, LISTING)
         for index in indexes:
-            content_index.close(index)
+            index.close()  # committed by verify_listed; the rest (a kill) is dropped
     for job, report in zip(jobs, reports):
         _tell(config, job, report, snapshot is None, log)
     return reports
@@ -146,4 +150,5 @@ def _tell(config: Config, job: Job, report: VerifyReport, full: bool, log) -> No
     except OSError as error:
         log.warning("job %s: the verify could not be recorded for vhpi status (%s)", job.name, error)
     if report.damaged:
+        from vhpi.actions.damage_notice import tell_damage
         tell_damage(job, config.path, log, damage_words(report))

@@ -49,5 +49,15 @@ def copied_from_elsewhere(pinned: EntryFacts, copied: EntryFacts, times_kept: bo
     if pinned.kind == SYMLINK:
         return pinned.target != copied.target
     if pinned.kind == FILE:
-        return pinned.size != copied.size or (times_kept and pinned.mtime_ns != copied.mtime_ns)
+        return pinned.size != copied.size or (times_kept and not same_time(pinned.mtime_ns,
+                                                                           copied.mtime_ns))
     return False
+
+
+def same_time(pinned_ns: int, copied_ns: int) -> bool:
+    """True when a copy's mtime (ns) is the pinned entry's, or that cut short by a backup
+    disk that keeps coarser times (whole seconds: ext4 with 128-byte inodes, ext3; 100 ns:
+    NTFS): earlier by less than a second, within the same second. A file changed while it
+    was copied has a later time."""
+    second = 1_000_000_000
+    return pinned_ns == copied_ns or (copied_ns < pinned_ns and pinned_ns // second == copied_ns // second)
