@@ -67,11 +67,17 @@ IDLE_RUNS = 11
 VERIFY_TARGET = 0.80
 IDLE_TARGET = 0.150
 RECORDED = re.compile(r"recorded the checksums of (\d+) new files \(([^)]*)\) in ([\d.]+) s")
-#: vhpi with the checksums at backup time left out (the "off" runs).
+#: vhpi with the checksums at backup time left out (the "off" runs): nothing is hashed, and
+#: the index's "adding" mark is cleared as a finished run clears it (a mark left set would
+#: make the next "on" run hash the "off" run's files too, as after a killed run).
 OFF_CODE = """import sys
+import vhpi.act.content_index as content_index
 import vhpi.act.new_checksums as checksums
 import vhpi.actions.copy_and_rotate as rotate
 def skipped(index, layout, log):
+    if index is not None:
+        content_index.finish_adding(index)
+        index.close()
     return None
 checksums.record_new_files = rotate.record_new_files = skipped
 import vhpi.main
