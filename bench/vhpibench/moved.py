@@ -190,11 +190,15 @@ def cold_run(tool: Tool, share: LoopDisk) -> Tuple[int, float, bytes, int]:
 def sampled_moves(case: MovedCase) -> List[Tuple[str, str]]:
     """Return the (old, new) paths of a few moved files to check: the first, the last and
     every 997th of the files under the renamed paths."""
+    renamed = dict(case.renames)
     moved = []
     for path, _ in case.files:
-        for old, new in case.renames:
-            if path == old or path.startswith(old + "/"):
-                moved.append((path, new + path[len(old):]))
+        parts = path.split("/")
+        for cut in range(len(parts), 0, -1):  # the path itself, then each folder above it
+            old = "/".join(parts[:cut])
+            if old in renamed:
+                moved.append((path, renamed[old] + path[len(old):]))
+                break
     return [pair for index, pair in enumerate(moved) if index % 997 == 0 or index == len(moved) - 1]
 
 
