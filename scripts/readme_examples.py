@@ -26,15 +26,23 @@ from typing import List, Tuple
 
 ROOT = "/tmp/vhpi-readme"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = f"""app_cfg:
+
+
+def laptop_config(folder: str, more_app_keys: str = "") -> str:
+    """Return the config of one job `laptop` backing up FOLDER/laptop-share/ to
+    FOLDER/usb-disk/laptop/ (with `more_app_keys`, YAML lines for app_cfg)."""
+    return f"""app_cfg:
   intervals: {{hourly: 3600, daily: 86400, weekly: 604800}}
-jobs_cfg:
+{more_app_keys}jobs_cfg:
   - name: laptop
     source_ip: '127.0.0.1'
-    rsync_src: {ROOT}/laptop-share/
-    rsync_dest: {ROOT}/usb-disk/laptop/
+    rsync_src: {folder}/laptop-share/
+    rsync_dest: {folder}/usb-disk/laptop/
     snapshots: {{hourly: 24, daily: 7, weekly: 4}}
 """
+
+
+CONFIG = laptop_config(ROOT)
 RUNS = (  # (fake time of a backup run, files written before it, files deleted before it)
     ("2026-11-20 08:00:00", {"notes.txt": "shopping: milk\n", "photos/cat.jpg": "c" * 40000,
                              "photos/dog.jpg": "d" * 30000, "taxes/2025.pdf": "t" * 120000}, ()),
@@ -92,8 +100,8 @@ COMMANDS = (("check",), ("status",), ("list", "laptop"), ("diff", "laptop", "hou
 
 
 DEDUP = f"{ROOT}/dedup"
-DEDUP_CONFIG = f"""app_cfg:
-  intervals: {{hourly: 3600, daily: 86400, weekly: 604800}}
+DEDUP_CONFIG = """app_cfg:
+  intervals: {hourly: 3600, daily: 86400, weekly: 604800}
 jobs_cfg:
 """ + "".join(f"""  - name: {name}
     source_ip: '127.0.0.1'
@@ -146,16 +154,7 @@ def dedup_examples() -> List[Tuple[str, str]]:
 
 
 VERIFY = f"{ROOT}/verify"
-VERIFY_CONFIG = f"""app_cfg:
-  intervals: {{hourly: 3600, daily: 86400, weekly: 604800}}
-  scrub_every: 2592000
-jobs_cfg:
-  - name: laptop
-    source_ip: '127.0.0.1'
-    rsync_src: {VERIFY}/laptop-share/
-    rsync_dest: {VERIFY}/usb-disk/laptop/
-    snapshots: {{hourly: 24, daily: 7, weekly: 4}}
-"""
+VERIFY_CONFIG = laptop_config(VERIFY, "  scrub_every: 2592000\n")
 
 
 def _flip_a_byte(path: str) -> None:

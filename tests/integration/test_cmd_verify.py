@@ -267,3 +267,13 @@ def test_a_full_verify_forgets_the_checksums_of_files_no_snapshot_holds(tmp_path
 
     assert song not in records(world)
     assert records(world) == {number: digest for number, (digest, _, _) in inodes(world).items()}
+
+
+def test_a_second_verify_of_the_same_disk_at_once_refuses_and_says_so(history):
+    from vhpi.act.lock import try_lock
+    held = try_lock(str(history.dest / ".vhpi" / "verify.lock"))
+    try:
+        result = vhpi(history, "verify", code=1)
+    finally:
+        os.close(held)
+    assert "another vhpi verify is reading" in result.stderr and "Traceback" not in result.stderr

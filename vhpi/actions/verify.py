@@ -11,7 +11,8 @@ Per group of jobs whose destinations share a disk (all jobs, or JOB alone):
    (vhpi.act.damage_details). A damaged file is never overwritten: the share may be the
    one that changed.
 
-No lock is taken (snapshots never change); a verify of every snapshot is recorded for
+No destination lock is taken (snapshots never change; only a lock of its own, so that two
+verifies of one disk do not share a listing); a verify of every snapshot is recorded for
 `vhpi status` (vhpi.act.verify_state). Damage: an ERROR line in info.log, the job's
 after_failure hook and fail ping (vhpi.actions.damage_notice), exit 1. Exit 2: unknown job
 or snapshot.
@@ -30,6 +31,7 @@ from vhpi.act.snapshot_trees import is_snapshot, trees_of
 from vhpi.act.dedup_listing import finish_listing, list_tree, listing_path, new_listing, remove_listing
 from vhpi.act.disk_groups import jobs_by_disk
 from vhpi.act.inventory import list_snapshots
+from vhpi.act.lock import try_lock
 from vhpi.act.verify_inodes import Checked, verify_listed
 from vhpi.act.verify_state import note_verify
 from vhpi.config.model import Config, Job
@@ -39,6 +41,7 @@ from vhpi.decide.verify_report import (Finding, VerifyReport, as_json,
 from vhpi.logs import close_logs, open_logs
 
 LISTING = "verify-listing.sqlite3"
+LOCK_NAME = "verify.lock"
 
 
 def run_verify(config: Config, arguments, home: str) -> int:
@@ -56,7 +59,7 @@ def run_verify(config: Config, arguments, home: str) -> int:
     log, _ = open_logs(home, interactive=False)
     try:
         reports = [report for jobs in groups
-                   for report in verify_jobs(config, jobs, arguments.snapshot, log)]
+                   for report in _verify_alone(config, jobs, arguments.snapshot, log, problems)]
     finally:
         close_logs(log)
     _print(reports, problems, arguments.json)
@@ -93,6 +96,22 @@ def _print(reports: List[VerifyReport], problems: List[str], as_json_output: boo
             print(f"  problem: {problem}")
     for problem in problems:
         print(f"vhpi verify: {problem}", file=sys.stderr)
+
+
+def _verify_alone(config: Config, jobs: Sequence[Job], snapshot: Optional[str], log,
+                  problems: List[str]) -> List[VerifyReport]:
+    """verify_jobs, holding the group's verify lock (DEST/.vhpi/verify.lock of its first
+    destination: two verifies would share one scratch listing); when another verify holds
+    it, add that to `problems` and return no report."""
+    lock_fd = try_lock(os.path.join(jobs[0].destination, ".vhpi", LOCK_NAME))
+    if lock_fd is None:
+        problems.append(f"another vhpi verify is reading {jobs[0].destination} now; "
+                        f"jobs {', '.join(job.name for job in jobs)} not verified: try again later")
+        return []
+    try:
+        return verify_jobs(config, jobs, snapshot, log)
+    finally:
+        os.close(lock_fd)
 
 
 def verify_jobs(config: Config, jobs: Sequence[Job], snapshot: Optional[str], log) -> List[VerifyReport]:
